@@ -1,0 +1,257 @@
+//! Test harness: runs govmomi's vCenter simulator (our `vcsim-launcher`) on
+//! loopback with a certificate generated per instance.
+//!
+//! Each [`Simulator`] is its own process on its own port (the simulator keeps
+//! a process-global inventory), so tests run in parallel without sharing
+//! state. Dropping it sends SIGTERM.
+//!
+//! The launcher is built by `scripts/setup-simulator` (which installs Debian's
+//! Go and govmomi packages when missing). If it cannot be built, starting a
+//! simulator panics with the reason: tests never skip silently.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use vsphere_client::tls::Fingerprints;
+use vsphere_client::{Client, ConnectConfig, Credentials, Password, ServerUrl, TlsPolicy};
+
+/// The username tests log in with (the simulator accepts any).
+pub const USERNAME: &str = "administrator@vsphere.local";
+/// The password tests log in with; tests grep output for it to prove redaction.
+pub const PASSWORD: &str = "Sup3r-Secret-Pa55word!";
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Path of the launcher, building it on first use.
+pub fn launcher() -> &'static Path {
+    static LAUNCHER: OnceLock<PathBuf> = OnceLock::new();
+    LAUNCHER.get_or_init(|| {
+        if let Some(path) = std::env::var_os("VSCTL_VCSIM") {
+            return PathBuf::from(path);
+        }
+        let script = workspace_root().join("scripts/setup-simulator");
+        let output = Command::new("bash")
+            .arg(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "the vCenter simulator could not be set up ({}); run scripts/setup-simulator to see why",
+            output.status
+        );
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    })
+}
+
+/// A certificate and its private key, PEM and DER.
+#[derive(Clone)]
+pub struct CertPair {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The private key, PEM (PKCS#8).
+    pub key_pem: String,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+}
+
+impl CertPair {
+    /// A self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost.
+    pub fn generate() -> CertPair {
+        let certified = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .expect("generate certificate");
+        CertPair {
+            cert_pem: certified.cert.pem(),
+            key_pem: certified.signing_key.serialize_pem(),
+            der: certified.cert.der().to_vec(),
+        }
+    }
+
+    /// Both thumbprints of the certificate.
+    pub fn fingerprints(&self) -> Fingerprints {
+        Fingerprints::of(&self.der)
+    }
+}
+
+/// How to start a simulator.
+#[derive(Clone, Default)]
+pub struct SimulatorOptions {
+    /// The certificate to serve; a fresh one when `None`.
+    pub cert: Option<CertPair>,
+    /// Serve this private key instead of the certificate's own (a server
+    /// that copied a certificate without its key).
+    pub foreign_key_pem: Option<String>,
+    /// Extra launcher flags (e.g. `-vms`, `-cluster-hosts`).
+    pub args: Vec<String>,
+}
+
+/// A running simulator process.
+pub struct Simulator {
+    child: Child,
+    url: String,
+    cert: CertPair,
+    dir: tempfile::TempDir,
+}
+
+impl Simulator {
+    /// Starts the default VPX inventory with a fresh certificate.
+    pub fn start() -> Simulator {
+        Simulator::start_with(SimulatorOptions::default())
+    }
+
+    /// Starts with options.
+    pub fn start_with(options: SimulatorOptions) -> Simulator {
+        let launcher = launcher();
+        let cert = options.cert.unwrap_or_else(CertPair::generate);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert_file = dir.path().join("server.pem");
+        let key_file = dir.path().join("server.key");
+        std::fs::write(&cert_file, &cert.cert_pem).expect("write cert");
+        let key = options.foreign_key_pem.as_deref().unwrap_or(&cert.key_pem);
+        std::fs::write(&key_file, key).expect("write key");
+        let mut command = Command::new(launcher);
+        command
+            .arg("-cert")
+            .arg(&cert_file)
+            .arg("-key")
+            .arg(&key_file)
+            .args(&options.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if options.foreign_key_pem.is_some() {
+            command.arg("-allow-mismatched-key");
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", launcher.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("https://") => line.trim().to_string(),
+            other => {
+                let _ = child.kill();
+                panic!("the simulator did not print its URL: {other:?}");
+            }
+        };
+        Simulator {
+            child,
+            url,
+            cert,
+            dir,
+        }
+    }
+
+    /// The SDK URL, e.g. `https://127.0.0.1:40123/sdk`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The SDK URL, parsed.
+    pub fn server_url(&self) -> ServerUrl {
+        ServerUrl::parse(&self.url).expect("simulator URL").0
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn host_port(&self) -> String {
+        self.server_url().host_port()
+    }
+
+    /// The certificate it serves.
+    pub fn cert(&self) -> &CertPair {
+        &self.cert
+    }
+
+    /// A PEM file holding the served certificate (for `--tls-ca-certs`).
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    /// A scratch directory that lives as long as the simulator.
+    pub fn scratch_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The test credentials.
+    pub fn credentials() -> Credentials {
+        Credentials::new(USERNAME, Password::new(PASSWORD))
+    }
+
+    /// A config with the test credentials and the given TLS policy.
+    pub fn config(&self, tls: TlsPolicy) -> ConnectConfig {
+        ConnectConfig::new(self.server_url(), tls).with_credentials(Simulator::credentials())
+    }
+
+    /// A config pinned to the served certificate's SHA-1 thumbprint.
+    pub fn pinned_config(&self) -> ConnectConfig {
+        self.config(TlsPolicy::Pinned(self.cert.fingerprints().sha1))
+    }
+
+    /// A logged-in client pinned to the served certificate.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.pinned_config())
+            .await
+            .expect("connect to the simulator")
+    }
+
+    /// Environment for running `vsctl` against this simulator (govc names).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("GOVC_URL".into(), self.url.clone()),
+            ("GOVC_USERNAME".into(), USERNAME.into()),
+            ("GOVC_PASSWORD".into(), PASSWORD.into()),
+            ("GOVC_INSECURE".into(), String::new()),
+        ]
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `vsctl` binary built by cargo for this workspace.
+pub fn vsctl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("VSCTL_BIN") {
+        return PathBuf::from(path);
+    }
+    let mut target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.push(if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    });
+    target.push("vsctl");
+    target
+}

@@ -1,0 +1,400 @@
+//! Connection settings: the server URL in govc's forms, credentials, and the
+//! [`Password`] type that never shows itself.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::tls::TlsPolicy;
+
+/// A configuration problem found before anything is sent to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The server URL could not be understood.
+    #[error("invalid vCenter URL '{url}': {reason} (expected https://[user[:password]@]host[:port][/sdk], host or host:port)")]
+    InvalidUrl {
+        /// The URL as given, with any password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A thumbprint pin could not be understood.
+    #[error("invalid thumbprint '{value}': {reason}")]
+    InvalidThumbprint {
+        /// The thumbprint as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file named in the configuration could not be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file concerned.
+        path: String,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
+    /// No username was configured where one is needed.
+    #[error("no username: set GOVC_USERNAME (or EKSA_VSPHERE_USERNAME) or put it in the URL")]
+    MissingUsername,
+}
+
+/// A secret that never appears in Debug or Display output, so it cannot leak
+/// into logs, error messages or `--json` renderings by accident.
+///
+/// ```
+/// use vsphere_client::Password;
+/// let p = Password::new("s3cret");
+/// assert_eq!(format!("{p} {p:?}"), "******** Password(********)");
+/// assert_eq!(p.expose(), "s3cret");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Password(secret.into())
+    }
+
+    /// The secret itself: call this only where it is sent to the server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(********)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+/// A username and its password.
+///
+/// ```
+/// use vsphere_client::{Credentials, Password};
+/// let c = Credentials::new("administrator@vsphere.local", Password::new("pw"));
+/// assert!(!format!("{c:?}").contains("pw\""));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user to log in as, e.g. `administrator@vsphere.local`.
+    pub username: String,
+    /// The user's password.
+    pub password: Password,
+}
+
+impl Credentials {
+    /// Builds credentials from a username and password.
+    pub fn new(username: impl Into<String>, password: Password) -> Self {
+        Credentials {
+            username: username.into(),
+            password,
+        }
+    }
+}
+
+/// The vCenter SDK endpoint, normalised from any of govc's URL forms.
+///
+/// Credentials embedded in the URL are split off by [`ServerUrl::parse`];
+/// a `ServerUrl` itself never holds a password, so printing it is safe.
+///
+/// ```
+/// use vsphere_client::ServerUrl;
+/// let (url, creds) = ServerUrl::parse("https://user:pw@vc.example.com").unwrap();
+/// assert_eq!(url.to_string(), "https://vc.example.com/sdk");
+/// assert_eq!(url.host_port(), "vc.example.com:443");
+/// assert_eq!(creds.unwrap().username, "user");
+/// let (url, _) = ServerUrl::parse("10.0.0.5:8443").unwrap();
+/// assert_eq!(url.to_string(), "https://10.0.0.5:8443/sdk");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerUrl {
+    url: Url,
+}
+
+/// What [`ServerUrl::parse`] found in a URL's user-info part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlCredentials {
+    /// The username from the URL (percent-decoded).
+    pub username: String,
+    /// The password from the URL, if one was given (percent-decoded).
+    pub password: Option<Password>,
+}
+
+impl ServerUrl {
+    /// Parses `https://[user[:pass]@]host[:port][/sdk]`, a bare `host`, or
+    /// `host:port`. A missing path becomes `/sdk`; a missing scheme `https`.
+    pub fn parse(input: &str) -> Result<(ServerUrl, Option<UrlCredentials>), ConfigError> {
+        let trimmed = input.trim();
+        let invalid = |reason: &str| ConfigError::InvalidUrl {
+            url: redact_url_password(trimmed),
+            reason: reason.to_string(),
+        };
+        if trimmed.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let with_scheme = if trimmed.contains("://") {
+            trimmed.to_string()
+        } else {
+            format!("https://{trimmed}")
+        };
+        let mut url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
+        match url.scheme() {
+            "https" | "http" => {}
+            other => return Err(invalid(&format!("scheme '{other}' is not http or https"))),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("it has no host"));
+        }
+        let credentials = if url.username().is_empty() {
+            None
+        } else {
+            Some(UrlCredentials {
+                username: percent_decode(url.username()),
+                password: url.password().map(|p| Password::new(percent_decode(p))),
+            })
+        };
+        // Neither can fail for an http(s) URL with a host.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        if url.path().is_empty() || url.path() == "/" {
+            url.set_path("/sdk");
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        Ok((ServerUrl { url }, credentials))
+    }
+
+    /// The host name or address, without brackets for IPv6.
+    pub fn host(&self) -> &str {
+        match self.url.host() {
+            Some(url::Host::Ipv6(_)) => self
+                .url
+                .host_str()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+                .unwrap_or_default(),
+            _ => self.url.host_str().unwrap_or_default(),
+        }
+    }
+
+    /// The port, explicit or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.url.port_or_known_default().unwrap_or(443)
+    }
+
+    /// `host:port` as govc prints it and as known_hosts files key it.
+    pub fn host_port(&self) -> String {
+        let host = self.url.host_str().unwrap_or_default();
+        format!("{host}:{}", self.port())
+    }
+
+    /// The full SDK endpoint URL, e.g. `https://vc:443/sdk`.
+    pub fn sdk(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL of a path on the same server, e.g. `/rest/com/vmware/cis/session`.
+    pub fn join(&self, path: &str) -> Url {
+        let mut u = self.url.clone();
+        u.set_path(path);
+        u
+    }
+}
+
+impl fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.url.as_str())
+    }
+}
+
+impl std::str::FromStr for ServerUrl {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ServerUrl::parse(s)?.0)
+    }
+}
+
+/// Replaces the password of a URL-like string with `********`, for messages
+/// about URLs that may carry one (e.g. `GOVC_URL`).
+///
+/// ```
+/// assert_eq!(vsphere_client::config::redact_url_password("https://u:pw@vc/sdk"), "https://u:********@vc/sdk");
+/// assert_eq!(vsphere_client::config::redact_url_password("vc:443"), "vc:443");
+/// ```
+pub fn redact_url_password(url: &str) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!(
+            "{}{}:********{}",
+            &url[..scheme_end],
+            &userinfo[..colon],
+            &rest[at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Everything needed to open a session: where, who, and how to trust the
+/// server.
+///
+/// ```
+/// use vsphere_client::{ConnectConfig, Credentials, Password, ServerUrl, TlsPolicy};
+/// let (url, _) = ServerUrl::parse("vc.example.com").unwrap();
+/// let config = ConnectConfig::new(url, TlsPolicy::Insecure)
+///     .with_credentials(Credentials::new("admin", Password::new("pw")));
+/// assert!(config.credentials.is_some());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectConfig {
+    /// The SDK endpoint.
+    pub url: ServerUrl,
+    /// Who to log in as; `None` connects without logging in.
+    pub credentials: Option<Credentials>,
+    /// How the server's certificate is trusted.
+    pub tls: TlsPolicy,
+    /// Limit for one HTTP request (a long-poll adds its own wait to this).
+    pub request_timeout: Duration,
+    /// Limit for establishing the TCP and TLS connection.
+    pub connect_timeout: Duration,
+}
+
+impl ConnectConfig {
+    /// A config with default timeouts (60 s per request, 10 s to connect).
+    pub fn new(url: ServerUrl, tls: TlsPolicy) -> Self {
+        ConnectConfig {
+            url,
+            credentials: None,
+            tls,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Sets the credentials used to log in (and to log in again when the
+    /// session expires).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Sets the per-request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> (String, Option<UrlCredentials>) {
+        let (u, c) = ServerUrl::parse(s).expect(s);
+        (u.to_string(), c)
+    }
+
+    #[test]
+    fn url_forms() {
+        assert_eq!(parse("vc.local").0, "https://vc.local/sdk");
+        assert_eq!(parse("vc.local:8989").0, "https://vc.local:8989/sdk");
+        assert_eq!(parse("https://vc.local").0, "https://vc.local/sdk");
+        assert_eq!(parse("https://vc.local/").0, "https://vc.local/sdk");
+        assert_eq!(parse("https://vc.local/sdk").0, "https://vc.local/sdk");
+        assert_eq!(parse("https://vc.local:443/sdk").0, "https://vc.local/sdk");
+        assert_eq!(
+            parse("http://127.0.0.1:8080").0,
+            "http://127.0.0.1:8080/sdk"
+        );
+        assert_eq!(parse("[::1]:8443").0, "https://[::1]:8443/sdk");
+        assert_eq!(parse("  10.0.0.5 ").0, "https://10.0.0.5/sdk");
+    }
+
+    #[test]
+    fn url_host_and_port() {
+        let (u, _) = ServerUrl::parse("[::1]:8443").unwrap();
+        assert_eq!(u.host(), "::1");
+        assert_eq!(u.port(), 8443);
+        assert_eq!(u.host_port(), "[::1]:8443");
+        let (u, _) = ServerUrl::parse("vc").unwrap();
+        assert_eq!(u.host_port(), "vc:443");
+        assert_eq!(
+            u.join("/rest/com/vmware/cis/session").as_str(),
+            "https://vc/rest/com/vmware/cis/session"
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_split_off_and_decoded() {
+        let (u, c) = parse("https://administrator%40vsphere.local:p%40ss%3Aw@vc.local/sdk");
+        assert_eq!(u, "https://vc.local/sdk");
+        let c = c.unwrap();
+        assert_eq!(c.username, "administrator@vsphere.local");
+        assert_eq!(c.password.unwrap().expose(), "p@ss:w");
+        let (_, c) = parse("user@vc.local");
+        assert_eq!(c.unwrap().password, None);
+    }
+
+    #[test]
+    fn url_errors_redact_the_password() {
+        let err = ServerUrl::parse("ftp://u:topsecret@vc")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scheme 'ftp'"), "{err}");
+        assert!(!err.contains("topsecret"), "{err}");
+        assert!(ServerUrl::parse("").is_err());
+        assert!(ServerUrl::parse("https://").is_err());
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact_url_password("u:pw@vc"), "u:********@vc");
+        assert_eq!(redact_url_password("https://u@vc"), "https://u@vc");
+        assert_eq!(
+            redact_url_password("https://a%40b:p:w@vc:443/sdk"),
+            "https://a%40b:********@vc:443/sdk"
+        );
+    }
+
+    #[test]
+    fn password_never_prints() {
+        let c = Credentials::new("u", Password::new("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{}", c.password).contains("hunter2"));
+    }
+}

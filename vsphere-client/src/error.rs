@@ -1,0 +1,93 @@
+//! The crate's error type.
+
+use crate::config::ConfigError;
+use crate::finder::FindError;
+use crate::rest::RestError;
+use crate::soap::Fault;
+use crate::tls::TlsError;
+
+/// Everything that can go wrong talking to vCenter, with enough context to
+/// say what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; nothing was sent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The server's certificate was refused, or TLS failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The request could not be sent or its answer not received.
+    #[error("{method}: cannot reach {url}: {reason}")]
+    Transport {
+        /// The vim25 method or REST operation.
+        method: String,
+        /// The server endpoint.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server did not answer in time.
+    #[error("{method}: no answer from {url} within {seconds} s")]
+    Timeout {
+        /// The vim25 method or REST operation.
+        method: String,
+        /// The server endpoint.
+        url: String,
+        /// The limit that passed.
+        seconds: u64,
+    },
+    /// The server answered with an HTTP error and no SOAP fault.
+    #[error("{method}: HTTP {status} from {url}: {body}")]
+    HttpStatus {
+        /// The vim25 method or REST operation.
+        method: String,
+        /// The server endpoint.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The server returned a vim25 fault.
+    #[error("{method}: {fault}")]
+    Fault {
+        /// The vim25 method that failed, or the task's description.
+        method: String,
+        /// The fault.
+        fault: Fault,
+    },
+    /// The server's answer could not be understood.
+    #[error("{context}: unexpected response: {reason}")]
+    Malformed {
+        /// What was being read.
+        context: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An inventory lookup failed.
+    #[error(transparent)]
+    Find(#[from] FindError),
+    /// A REST (vAPI) call failed.
+    #[error(transparent)]
+    Rest(#[from] RestError),
+}
+
+impl Error {
+    /// The vim25 fault behind this error, if there is one.
+    pub fn fault(&self) -> Option<&Fault> {
+        match self {
+            Error::Fault { fault, .. } => Some(fault),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn malformed(context: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Malformed {
+            context: context.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,448 @@
+//! PropertyCollector: batched, paged property retrieval and container views.
+//!
+//! One [`RetrievePropertiesEx`](https://developer.broadcom.com/xapis/vsphere-web-services-api/latest/)
+//! call can fetch many properties of many objects of many types; later
+//! layers count round trips, so everything here is built to batch.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::session::Client;
+use crate::soap::Response;
+use crate::types::ManagedObjectReference;
+
+/// `PropertySpec`: which properties of which type to read.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertySpec {
+    /// The managed object type, e.g. `Datastore`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Property paths, e.g. `summary.freeSpace`.
+    #[serde(rename = "pathSet")]
+    pub path_set: Vec<String>,
+}
+
+impl PropertySpec {
+    /// A spec for the given type and paths.
+    pub fn new(kind: &str, paths: &[&str]) -> Self {
+        PropertySpec {
+            kind: kind.to_string(),
+            path_set: paths.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+}
+
+/// `TraversalSpec`: how to walk from one object to others.
+#[derive(Clone, Debug, Serialize)]
+pub struct TraversalSpec {
+    #[serde(rename = "@xsi:type")]
+    xsi_type: &'static str,
+    /// Name other specs may refer to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The type the traversal starts from.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The property holding the references to follow.
+    pub path: String,
+    /// Whether to leave the starting object itself out.
+    pub skip: bool,
+}
+
+impl TraversalSpec {
+    /// Follows `path` of objects of type `kind`.
+    pub fn new(kind: &str, path: &str) -> Self {
+        TraversalSpec {
+            xsi_type: "TraversalSpec",
+            name: None,
+            kind: kind.to_string(),
+            path: path.to_string(),
+            skip: false,
+        }
+    }
+}
+
+/// `ObjectSpec`: where retrieval starts.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectSpec {
+    /// The starting object.
+    pub obj: ManagedObjectReference,
+    /// Whether to leave the starting object itself out.
+    pub skip: bool,
+    /// Traversals from it.
+    #[serde(rename = "selectSet", skip_serializing_if = "Vec::is_empty")]
+    pub select_set: Vec<TraversalSpec>,
+}
+
+impl ObjectSpec {
+    /// Just this object.
+    pub fn object(obj: ManagedObjectReference) -> Self {
+        ObjectSpec {
+            obj,
+            skip: false,
+            select_set: Vec::new(),
+        }
+    }
+
+    /// Every object a container view holds (the view itself skipped).
+    pub fn view(view: ManagedObjectReference) -> Self {
+        ObjectSpec {
+            obj: view,
+            skip: true,
+            select_set: vec![TraversalSpec::new("ContainerView", "view")],
+        }
+    }
+}
+
+/// `PropertyFilterSpec`: properties × objects.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyFilterSpec {
+    /// What to read.
+    #[serde(rename = "propSet")]
+    pub prop_set: Vec<PropertySpec>,
+    /// Where from.
+    #[serde(rename = "objectSet")]
+    pub object_set: Vec<ObjectSpec>,
+}
+
+#[derive(Serialize)]
+struct RetrieveOptions {
+    #[serde(rename = "maxObjects", skip_serializing_if = "Option::is_none")]
+    max_objects: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct RetrievePropertiesEx<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    #[serde(rename = "specSet")]
+    spec_set: &'a [PropertyFilterSpec],
+    options: RetrieveOptions,
+}
+
+#[derive(Serialize)]
+struct ContinueRetrievePropertiesEx<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    token: &'a str,
+}
+
+/// A vim25 `ArrayOfX` value (e.g. `ArrayOfManagedObjectReference`).
+///
+/// ```
+/// use vsphere_client::property::ArrayOf;
+/// use vsphere_client::ManagedObjectReference;
+/// let xml = r#"<val><ManagedObjectReference type="Folder">group-v3</ManagedObjectReference></val>"#;
+/// let a: ArrayOf<ManagedObjectReference> = quick_xml::de::from_str(xml).unwrap();
+/// assert_eq!(a.items[0].value, "group-v3");
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+pub struct ArrayOf<T> {
+    /// The elements, in order.
+    #[serde(rename = "$value", default = "Vec::new")]
+    pub items: Vec<T>,
+}
+
+/// The properties retrieved for one object. Values stay as XML until asked
+/// for, then serde reads them as the caller's type.
+#[derive(Clone, Debug)]
+pub struct ObjectContent {
+    /// The object.
+    pub obj: ManagedObjectReference,
+    props: Vec<(String, String)>,
+    /// Paths the server could not read (with the fault type).
+    pub missing: Vec<(String, String)>,
+}
+
+impl ObjectContent {
+    /// A property, which must be present.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.get_opt(path)?.ok_or_else(|| {
+            Error::malformed(
+                format!("{} property '{path}'", self.obj),
+                "the server did not return it",
+            )
+        })
+    }
+
+    /// A property, or `None` when the server returned none (unset, or
+    /// missing on this object).
+    pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        let Some((_, raw)) = self.props.iter().find(|(name, _)| name == path) else {
+            return Ok(None);
+        };
+        quick_xml::de::from_str(raw)
+            .map(Some)
+            .map_err(|e| Error::malformed(format!("{} property '{path}'", self.obj), e.to_string()))
+    }
+
+    /// A list property (`ArrayOfX`), empty when unset.
+    pub fn get_list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        Ok(self
+            .get_opt::<ArrayOf<T>>(path)?
+            .map(|a| a.items)
+            .unwrap_or_default())
+    }
+
+    /// The names of the properties returned.
+    pub fn property_names(&self) -> impl Iterator<Item = &str> {
+        self.props.iter().map(|(n, _)| n.as_str())
+    }
+
+    fn from_node(response: &Response, node: &crate::soap::Node) -> Result<ObjectContent> {
+        let obj_node = node
+            .child("obj")
+            .ok_or_else(|| Error::malformed("ObjectContent", "no obj"))?;
+        let obj: ManagedObjectReference = response.decode(obj_node)?;
+        let source = response.source();
+        let props = node
+            .children_named("propSet")
+            .filter_map(|p| {
+                let name = p.child_text("name")?.to_string();
+                let val = p.child("val")?.raw(source).to_string();
+                Some((name, val))
+            })
+            .collect();
+        let missing = node
+            .children_named("missingSet")
+            .map(|m| {
+                let path = m.child_text("path").unwrap_or_default().to_string();
+                let fault = m
+                    .child("fault")
+                    .and_then(|f| f.child("fault"))
+                    .and_then(|f| f.xsi_type())
+                    .unwrap_or("unknown")
+                    .to_string();
+                (path, fault)
+            })
+            .collect();
+        Ok(ObjectContent {
+            obj,
+            props,
+            missing,
+        })
+    }
+}
+
+fn contents_and_token(response: &Response) -> Result<(Vec<ObjectContent>, Option<String>)> {
+    let Some(ret) = response.returnval() else {
+        return Ok((Vec::new(), None));
+    };
+    let objects = ret
+        .children_named("objects")
+        .map(|n| ObjectContent::from_node(response, n))
+        .collect::<Result<Vec<_>>>()?;
+    let token = ret.child_text("token").map(str::to_string);
+    Ok((objects, token))
+}
+
+/// `RetrievePropertiesEx` plus `ContinueRetrievePropertiesEx` until the
+/// server has returned everything. One round trip per page.
+pub async fn retrieve(client: &Client, specs: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>> {
+    let pc = &client.service_content().property_collector;
+    let response = client
+        .invoke(
+            "RetrievePropertiesEx",
+            &RetrievePropertiesEx {
+                this: pc,
+                spec_set: specs,
+                options: RetrieveOptions { max_objects: None },
+            },
+        )
+        .await?;
+    let (mut all, mut token) = contents_and_token(&response)?;
+    while let Some(t) = token {
+        let response = client
+            .invoke(
+                "ContinueRetrievePropertiesEx",
+                &ContinueRetrievePropertiesEx {
+                    this: pc,
+                    token: &t,
+                },
+            )
+            .await?;
+        let (more, next) = contents_and_token(&response)?;
+        all.extend(more);
+        token = next;
+    }
+    Ok(all)
+}
+
+/// Reads some properties of one object.
+pub async fn retrieve_one(
+    client: &Client,
+    obj: &ManagedObjectReference,
+    paths: &[&str],
+) -> Result<ObjectContent> {
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec::new(&obj.kind, paths)],
+        object_set: vec![ObjectSpec::object(obj.clone())],
+    };
+    retrieve(client, &[spec])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::malformed(format!("properties of {obj}"), "no object returned"))
+}
+
+/// Reads the typed properties of many objects of one type in one call.
+pub async fn retrieve_objects<T: crate::mo::ManagedObject>(
+    client: &Client,
+    objs: &[ManagedObjectReference],
+) -> Result<Vec<T>> {
+    if objs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec::new(T::TYPE, T::PROPERTIES)],
+        object_set: objs.iter().cloned().map(ObjectSpec::object).collect(),
+    };
+    retrieve(client, &[spec])
+        .await?
+        .iter()
+        .map(T::from_content)
+        .collect()
+}
+
+#[derive(Serialize)]
+struct CreateContainerView<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    container: &'a ManagedObjectReference,
+    #[serde(rename = "type")]
+    types: &'a [String],
+    recursive: bool,
+}
+
+#[derive(Serialize)]
+struct DestroyView<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+}
+
+/// A server-side `ContainerView`: every object of some types below a
+/// container. Destroy it when done; views live as long as the session.
+#[derive(Debug)]
+pub struct ContainerView {
+    /// The view object.
+    pub view: ManagedObjectReference,
+}
+
+impl ContainerView {
+    /// `ViewManager.CreateContainerView`.
+    pub async fn create(
+        client: &Client,
+        container: &ManagedObjectReference,
+        types: &[String],
+        recursive: bool,
+    ) -> Result<ContainerView> {
+        let vm = client
+            .service_content()
+            .view_manager
+            .as_ref()
+            .ok_or_else(|| Error::malformed("ServiceContent", "the server has no ViewManager"))?;
+        let response = client
+            .invoke(
+                "CreateContainerView",
+                &CreateContainerView {
+                    this: vm,
+                    container,
+                    types,
+                    recursive,
+                },
+            )
+            .await?;
+        Ok(ContainerView {
+            view: response.decode_returnval()?,
+        })
+    }
+
+    /// `View.DestroyView`.
+    pub async fn destroy(self, client: &Client) -> Result<()> {
+        client
+            .invoke("DestroyView", &DestroyView { this: &self.view })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Several types' properties read from one container view in one
+/// `RetrievePropertiesEx`: the batching later layers count on.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// use vsphere_client::mo::{Datastore, Network, ResourcePool};
+/// use vsphere_client::property::InventoryQuery;
+/// let root = client.service_content().root_folder.clone();
+/// let snapshot = InventoryQuery::new(root)
+///     .with::<Datastore>()
+///     .with::<Network>()
+///     .with::<ResourcePool>()
+///     .run(client)
+///     .await?;
+/// for ds in snapshot.all::<Datastore>()? {
+///     println!("{} {} free", ds.name, ds.summary.free_space);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct InventoryQuery {
+    root: ManagedObjectReference,
+    specs: Vec<PropertySpec>,
+}
+
+impl InventoryQuery {
+    /// Objects anywhere below `root`.
+    pub fn new(root: ManagedObjectReference) -> Self {
+        InventoryQuery {
+            root,
+            specs: Vec::new(),
+        }
+    }
+
+    /// Adds a typed property set.
+    pub fn with<T: crate::mo::ManagedObject>(self) -> Self {
+        self.with_paths(T::TYPE, T::PROPERTIES)
+    }
+
+    /// Adds properties of a type by path.
+    pub fn with_paths(mut self, kind: &str, paths: &[&str]) -> Self {
+        self.specs.push(PropertySpec::new(kind, paths));
+        self
+    }
+
+    /// Creates a view, reads everything in one paged retrieval, destroys the
+    /// view: three round trips for any number of types.
+    pub async fn run(&self, client: &Client) -> Result<InventorySnapshot> {
+        let types: Vec<String> = self.specs.iter().map(|s| s.kind.clone()).collect();
+        let view = ContainerView::create(client, &self.root, &types, true).await?;
+        let spec = PropertyFilterSpec {
+            prop_set: self.specs.clone(),
+            object_set: vec![ObjectSpec::view(view.view.clone())],
+        };
+        let result = retrieve(client, &[spec]).await;
+        let destroyed = view.destroy(client).await;
+        let objects = result?;
+        destroyed?;
+        Ok(InventorySnapshot { objects })
+    }
+}
+
+/// What an [`InventoryQuery`] returned.
+#[derive(Clone, Debug, Default)]
+pub struct InventorySnapshot {
+    /// Every object, in the server's order.
+    pub objects: Vec<ObjectContent>,
+}
+
+impl InventorySnapshot {
+    /// The objects of `T`'s type, typed.
+    pub fn all<T: crate::mo::ManagedObject>(&self) -> Result<Vec<T>> {
+        self.objects
+            .iter()
+            .filter(|o| o.obj.kind == T::TYPE)
+            .map(T::from_content)
+            .collect()
+    }
+}

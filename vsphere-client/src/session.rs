@@ -1,0 +1,251 @@
+//! A logged-in vim25 session: [`Client`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{ConnectConfig, Credentials, ServerUrl};
+use crate::error::{Error, Result};
+use crate::soap::{FaultKind, Response, SoapTransport};
+use crate::tls::TlsPolicy;
+use crate::types::{ManagedObjectReference, ServiceContent, UserSession};
+
+/// A vim25 session with one vCenter.
+///
+/// Every call goes through [`Client::invoke`], which logs in again once,
+/// transparently, when the server says the session is no longer
+/// authenticated (expired or terminated), then retries the call.
+///
+/// ```no_run
+/// # async fn demo() -> vsphere_client::Result<()> {
+/// use vsphere_client::{Client, ConnectConfig, Credentials, Password, ServerUrl, TlsPolicy};
+/// let (url, _) = ServerUrl::parse("vc.example.com")?;
+/// let config = ConnectConfig::new(url, TlsPolicy::Insecure)
+///     .with_credentials(Credentials::new("administrator@vsphere.local", Password::new("...")));
+/// let client = Client::connect(&config).await?;
+/// println!("{}", client.service_content().about.full_name);
+/// client.logout().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    soap: SoapTransport,
+    content: ServiceContent,
+    credentials: Option<Credentials>,
+    /// Counts logins so concurrent callers that all saw NotAuthenticated
+    /// log in again once, not once each.
+    login_generation: tokio::sync::Mutex<u64>,
+    requests: Arc<AtomicU64>,
+}
+
+#[derive(Serialize)]
+struct This<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+}
+
+#[derive(Serialize)]
+struct Login<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    #[serde(rename = "userName")]
+    user_name: &'a str,
+    password: &'a str,
+}
+
+#[derive(Serialize)]
+struct TerminateSession<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    #[serde(rename = "sessionId")]
+    session_id: &'a [String],
+}
+
+impl Client {
+    /// Connects, reads `ServiceContent`, and logs in when credentials are
+    /// configured. TLS is checked on the first request, which carries no
+    /// credentials, so a refused certificate never sees the password.
+    pub async fn connect(config: &ConnectConfig) -> Result<Client> {
+        let requests = Arc::new(AtomicU64::new(0));
+        let soap = SoapTransport::new(
+            config.url.clone(),
+            config.tls.clone(),
+            config.request_timeout,
+            config.connect_timeout,
+            requests.clone(),
+        )?;
+        let service_instance = ManagedObjectReference::new("ServiceInstance", "ServiceInstance");
+        let response = soap
+            .call(
+                "RetrieveServiceContent",
+                &This {
+                    this: &service_instance,
+                },
+                Duration::ZERO,
+            )
+            .await?;
+        let content: ServiceContent = response.decode_returnval()?;
+        if !content.about.api_version.is_empty() {
+            soap.set_api_version(&content.about.api_version);
+        }
+        let client = Client {
+            soap,
+            content,
+            credentials: config.credentials.clone(),
+            login_generation: tokio::sync::Mutex::new(0),
+            requests,
+        };
+        if client.credentials.is_some() {
+            let mut generation = client.login_generation.lock().await;
+            client.login().await?;
+            *generation += 1;
+        }
+        Ok(client)
+    }
+
+    /// The server's `ServiceContent`.
+    pub fn service_content(&self) -> &ServiceContent {
+        &self.content
+    }
+
+    /// The SDK endpoint.
+    pub fn url(&self) -> &ServerUrl {
+        self.soap.url()
+    }
+
+    /// The TLS policy in force (REST and NFC connections reuse it).
+    pub fn tls_policy(&self) -> &TlsPolicy {
+        self.soap.policy()
+    }
+
+    /// The username this client logs in as, if any.
+    pub fn username(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.username.as_str())
+    }
+
+    /// HTTP requests sent so far (SOAP and REST, logins included).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn request_counter(&self) -> Arc<AtomicU64> {
+        self.requests.clone()
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        self.soap.http()
+    }
+
+    pub(crate) fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
+    }
+
+    fn session_manager(&self) -> Result<&ManagedObjectReference> {
+        self.content
+            .session_manager
+            .as_ref()
+            .ok_or_else(|| Error::malformed("ServiceContent", "the server has no SessionManager"))
+    }
+
+    async fn login(&self) -> Result<UserSession> {
+        let credentials = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| Error::Config(crate::config::ConfigError::MissingUsername))?;
+        let session_manager = self.session_manager()?;
+        let response = self
+            .soap
+            .call(
+                "Login",
+                &Login {
+                    this: session_manager,
+                    user_name: &credentials.username,
+                    password: credentials.password.expose(),
+                },
+                Duration::ZERO,
+            )
+            .await?;
+        tracing::debug!(user = %credentials.username, "logged in");
+        response.decode_returnval()
+    }
+
+    /// Calls a vim25 method. `request` serializes to the method's
+    /// parameters, `_this` first.
+    ///
+    /// If the server answers `NotAuthenticated` and credentials are known, the
+    /// client logs in again once and retries the call once.
+    pub async fn invoke<T: Serialize>(&self, method: &str, request: &T) -> Result<Response> {
+        self.invoke_with_wait(method, request, Duration::ZERO).await
+    }
+
+    /// [`Client::invoke`] for long polls that may legitimately take
+    /// `extra_wait` longer than the request timeout.
+    pub async fn invoke_with_wait<T: Serialize>(
+        &self,
+        method: &str,
+        request: &T,
+        extra_wait: Duration,
+    ) -> Result<Response> {
+        let generation_before = *self.login_generation.lock().await;
+        match self.soap.call(method, request, extra_wait).await {
+            Err(Error::Fault { fault, .. })
+                if fault.kind == FaultKind::NotAuthenticated && self.credentials.is_some() =>
+            {
+                {
+                    let mut generation = self.login_generation.lock().await;
+                    if *generation == generation_before {
+                        tracing::info!(method, "session no longer authenticated; logging in again");
+                        self.soap.set_cookie(None);
+                        self.login().await?;
+                        *generation += 1;
+                    }
+                }
+                self.soap.call(method, request, extra_wait).await
+            }
+            other => other,
+        }
+    }
+
+    /// The session this client is logged in with (`SessionManager.currentSession`).
+    pub async fn current_session(&self) -> Result<Option<UserSession>> {
+        let sm = self.session_manager()?.clone();
+        let props = crate::property::retrieve_one(self, &sm, &["currentSession"]).await?;
+        props.get_opt("currentSession")
+    }
+
+    /// Every session on the server (`SessionManager.sessionList`).
+    pub async fn session_list(&self) -> Result<Vec<UserSession>> {
+        let sm = self.session_manager()?.clone();
+        let props = crate::property::retrieve_one(self, &sm, &["sessionList"]).await?;
+        Ok(props
+            .get_opt::<crate::property::ArrayOf<UserSession>>("sessionList")?
+            .map(|a| a.items)
+            .unwrap_or_default())
+    }
+
+    /// Ends other sessions by key (`SessionManager.TerminateSession`).
+    pub async fn terminate_sessions(&self, keys: &[String]) -> Result<()> {
+        let sm = self.session_manager()?;
+        self.invoke(
+            "TerminateSession",
+            &TerminateSession {
+                this: sm,
+                session_id: keys,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Logs out. The client can still be used: its next call logs in again.
+    pub async fn logout(&self) -> Result<()> {
+        let sm = self.session_manager()?;
+        self.soap
+            .call("Logout", &This { this: sm }, Duration::ZERO)
+            .await?;
+        self.soap.set_cookie(None);
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! A small element tree over a response, keeping each element's byte span so
+//! that typed values (which vim25 marks with `xsi:type`) can be handed to
+//! serde one element at a time.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde::de::DeserializeOwned;
+
+/// One element: local name, attributes (qualified names as written), direct
+/// text, children, and its span in the source.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Local name (prefix stripped).
+    pub name: String,
+    attrs: Vec<(String, String)>,
+    /// The element's direct text, unescaped.
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Node>,
+    start: usize,
+    end: usize,
+}
+
+impl Node {
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The text of the first child with this local name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+
+    /// An attribute by local name (`xsi:type` is found as `type` only when no
+    /// unprefixed `type` exists; use [`Node::xsi_type`] for that).
+    pub fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == local)
+            .or_else(|| self.attrs.iter().find(|(k, _)| local_name(k) == local))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `xsi:type` attribute without any namespace prefix on its value.
+    pub fn xsi_type(&self) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.contains(':') && local_name(k) == "type")
+            .map(|(_, v)| local_name(v))
+    }
+
+    /// The element's source text, tags included.
+    pub fn raw<'a>(&self, source: &'a str) -> &'a str {
+        source.get(self.start..self.end).unwrap_or_default()
+    }
+
+    /// Deserializes this element with serde.
+    pub fn decode<T: DeserializeOwned>(&self, source: &str) -> Result<T, String> {
+        quick_xml::de::from_str(self.raw(source)).map_err(|e| format!("<{}>: {e}", self.name))
+    }
+}
+
+fn element(e: &quick_xml::events::BytesStart<'_>, start: usize, end: usize) -> Node {
+    let attrs = e
+        .attributes()
+        .with_checks(false)
+        .flatten()
+        .map(|a| {
+            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+            let value = a
+                .unescape_value()
+                .map(|v| v.into_owned())
+                .unwrap_or_else(|_| String::from_utf8_lossy(&a.value).into_owned());
+            (key, value)
+        })
+        .collect();
+    Node {
+        name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+        attrs,
+        text: String::new(),
+        children: Vec::new(),
+        start,
+        end,
+    }
+}
+
+fn local_name(qname: &str) -> &str {
+    qname.rsplit(':').next().unwrap_or(qname)
+}
+
+/// Parses a document into its root element.
+pub fn parse(source: &str) -> Result<Node, String> {
+    let mut reader = Reader::from_str(source);
+    let mut stack: Vec<Node> = Vec::new();
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("XML error at byte {}: {e}", reader.buffer_position()))?;
+        let after = reader.buffer_position() as usize;
+        match event {
+            Event::Start(e) => stack.push(element(&e, before, after)),
+            Event::Empty(e) => {
+                let node = element(&e, before, after);
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => return Ok(node),
+                }
+            }
+            Event::End(_) => {
+                let mut node = stack.pop().ok_or("unbalanced end tag")?;
+                node.end = after;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => return Ok(node),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    let text = t.decode().map_err(|e| e.to_string())?;
+                    top.text
+                        .push_str(&quick_xml::escape::unescape(&text).map_err(|e| e.to_string())?);
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(top) = stack.last_mut() {
+                    let name = r.decode().map_err(|e| e.to_string())?;
+                    let entity = format!("&{name};");
+                    top.text.push_str(
+                        &quick_xml::escape::unescape(&entity).map_err(|e| e.to_string())?,
+                    );
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&c));
+                }
+            }
+            Event::Eof => return Err("document ended before its root element closed".into()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_text_and_attributes() {
+        let src = r#"<?xml version="1.0"?><a xmlns:xsi="x"><b xsi:type="xsd:string">x &amp; y</b><c type="Folder">group-d1</c><d/></a>"#;
+        let root = parse(src).unwrap();
+        assert_eq!(root.name, "a");
+        let b = root.child("b").unwrap();
+        assert_eq!(b.text, "x & y");
+        assert_eq!(b.xsi_type(), Some("string"));
+        assert_eq!(b.raw(src), r#"<b xsi:type="xsd:string">x &amp; y</b>"#);
+        let c = root.child("c").unwrap();
+        assert_eq!(c.attr("type"), Some("Folder"));
+        assert_eq!(c.xsi_type(), None);
+        assert_eq!(root.child("d").unwrap().raw(src), "<d/>");
+    }
+
+    #[test]
+    fn prefixes_are_stripped_from_names() {
+        let src = r#"<soapenv:Envelope xmlns:soapenv="s"><soapenv:Body><R/></soapenv:Body></soapenv:Envelope>"#;
+        let root = parse(src).unwrap();
+        assert_eq!(root.name, "Envelope");
+        assert_eq!(root.children[0].name, "Body");
+    }
+
+    #[test]
+    fn malformed_input_is_an_error() {
+        assert!(parse("<a><b></a>").is_err());
+        assert!(parse("<a>").is_err());
+        assert!(parse("").is_err());
+    }
+}

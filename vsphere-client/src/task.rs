@@ -1,0 +1,1 @@
+//! Waiting for tasks. (Placeholder: being written.)
