@@ -398,3 +398,98 @@ mod tests {
         assert!(!format!("{}", c.password).contains("hunter2"));
     }
 }
+
+/// govc-style connection settings as a user gives them (flags, environment,
+/// files), before they are checked and combined into a [`ConnectConfig`].
+///
+/// Username precedence: `username`, then the URL's user. Password
+/// precedence: `password`, then the URL's password.
+///
+/// ```
+/// use vsphere_client::config::ConnectionSettings;
+/// use vsphere_client::{Password, TlsPolicy};
+/// let settings = ConnectionSettings {
+///     url: Some("https://admin:from-url@vc.local".into()),
+///     password: Some(Password::new("from-env")),
+///     insecure: true,
+///     ..Default::default()
+/// };
+/// let config = settings.resolve().unwrap();
+/// assert_eq!(config.url.to_string(), "https://vc.local/sdk");
+/// let creds = config.credentials.unwrap();
+/// assert_eq!((creds.username.as_str(), creds.password.expose()), ("admin", "from-env"));
+/// assert_eq!(config.tls, TlsPolicy::Insecure);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionSettings {
+    /// `GOVC_URL` / `-u`.
+    pub url: Option<String>,
+    /// `GOVC_USERNAME` (or `EKSA_VSPHERE_USERNAME`).
+    pub username: Option<String>,
+    /// `GOVC_PASSWORD` (or `EKSA_VSPHERE_PASSWORD`, a password file, a prompt).
+    pub password: Option<Password>,
+    /// `GOVC_INSECURE` / `-k`.
+    pub insecure: bool,
+    /// `--thumbprint`: a pin for this server.
+    pub thumbprint: Option<String>,
+    /// `GOVC_TLS_KNOWN_HOSTS`.
+    pub known_hosts: Vec<std::path::PathBuf>,
+    /// `GOVC_TLS_CA_CERTS`.
+    pub ca_certs: Vec<std::path::PathBuf>,
+    /// Per-request timeout; the default when `None`.
+    pub request_timeout: Option<Duration>,
+}
+
+impl ConnectionSettings {
+    /// The server URL alone (for commands that do not log in).
+    pub fn server_url(&self) -> Result<(ServerUrl, Option<UrlCredentials>), ConfigError> {
+        let url = self.url.as_deref().ok_or_else(|| ConfigError::InvalidUrl {
+            url: String::new(),
+            reason: "no URL given: set GOVC_URL or pass -u".into(),
+        })?;
+        ServerUrl::parse(url)
+    }
+
+    /// The TLS options these settings describe.
+    pub fn tls_options(&self) -> Result<crate::tls::TlsOptions, ConfigError> {
+        let thumbprint = self
+            .thumbprint
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(str::parse)
+            .transpose()?;
+        Ok(crate::tls::TlsOptions {
+            insecure: self.insecure,
+            thumbprint,
+            known_hosts: self.known_hosts.clone(),
+            ca_certs: self.ca_certs.clone(),
+        })
+    }
+
+    /// Checks and combines everything into a [`ConnectConfig`]. Without a
+    /// username the config connects without logging in.
+    pub fn resolve(&self) -> Result<ConnectConfig, ConfigError> {
+        let (url, from_url) = self.server_url()?;
+        let policy = self.tls_options()?.policy_for(&url)?;
+        let username = self
+            .username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| from_url.as_ref().map(|c| c.username.clone()));
+        let password = self
+            .password
+            .clone()
+            .or_else(|| from_url.and_then(|c| c.password));
+        let mut config = ConnectConfig::new(url, policy);
+        if let Some(timeout) = self.request_timeout {
+            config.request_timeout = timeout;
+        }
+        if let Some(username) = username {
+            config.credentials = Some(Credentials::new(
+                username,
+                password.unwrap_or_else(|| Password::new("")),
+            ));
+        }
+        Ok(config)
+    }
+}

@@ -200,7 +200,7 @@ impl ObjectContent {
             .children_named("propSet")
             .filter_map(|p| {
                 let name = p.child_text("name")?.to_string();
-                let val = p.child("val")?.raw(source).to_string();
+                let val = p.child("val")?.value_xml(source);
                 Some((name, val))
             })
             .collect();
@@ -238,8 +238,18 @@ fn contents_and_token(response: &Response) -> Result<(Vec<ObjectContent>, Option
 }
 
 /// `RetrievePropertiesEx` plus `ContinueRetrievePropertiesEx` until the
-/// server has returned everything. One round trip per page.
+/// server has returned everything. One round trip per page; the server picks
+/// the page size.
 pub async fn retrieve(client: &Client, specs: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>> {
+    retrieve_paged(client, specs, None).await
+}
+
+/// [`retrieve`] asking the server for at most `page_size` objects a page.
+pub async fn retrieve_paged(
+    client: &Client,
+    specs: &[PropertyFilterSpec],
+    page_size: Option<u32>,
+) -> Result<Vec<ObjectContent>> {
     let pc = &client.service_content().property_collector;
     let response = client
         .invoke(
@@ -247,7 +257,9 @@ pub async fn retrieve(client: &Client, specs: &[PropertyFilterSpec]) -> Result<V
             &RetrievePropertiesEx {
                 this: pc,
                 spec_set: specs,
-                options: RetrieveOptions { max_objects: None },
+                options: RetrieveOptions {
+                    max_objects: page_size,
+                },
             },
         )
         .await?;
@@ -444,5 +456,35 @@ impl InventorySnapshot {
             .filter(|o| o.obj.kind == T::TYPE)
             .map(T::from_content)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_carry_a_token_and_missing_properties() {
+        // Shape of a vCenter 8 RetrievePropertiesEx page with more to come.
+        let src = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><token>1</token><objects><obj type="VirtualMachine">vm-1</obj><propSet><name>name</name><val xsi:type="xsd:string">a</val></propSet><propSet><name>config.template</name><val xsi:type="xsd:boolean">true</val></propSet><missingSet><path>guest.net</path><fault><fault xsi:type="NoPermission"><object type="VirtualMachine">vm-1</object><privilegeId>System.Read</privilegeId></fault></fault></missingSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#;
+        let response = Response::parse("RetrievePropertiesEx", src.to_string()).unwrap();
+        let (objects, token) = contents_and_token(&response).unwrap();
+        assert_eq!(token.as_deref(), Some("1"));
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].get::<String>("name").unwrap(), "a");
+        assert!(objects[0].get::<bool>("config.template").unwrap());
+        assert_eq!(
+            objects[0].missing,
+            [("guest.net".to_string(), "NoPermission".to_string())]
+        );
+        let err = objects[0].get::<String>("summary").unwrap_err().to_string();
+        assert!(
+            err.contains("VirtualMachine:vm-1 property 'summary'"),
+            "{err}"
+        );
+
+        let last = src.replace("<token>1</token>", "");
+        let response = Response::parse("ContinueRetrievePropertiesEx", last).unwrap();
+        assert_eq!(contents_and_token(&response).unwrap().1, None);
     }
 }

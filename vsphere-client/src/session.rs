@@ -63,6 +63,16 @@ struct TerminateSession<'a> {
     session_id: &'a [String],
 }
 
+fn reports_not_authenticated(response: &Response) -> bool {
+    let Some(ret) = response.returnval() else {
+        return false;
+    };
+    ret.children_named("objects")
+        .flat_map(|o| o.children_named("missingSet"))
+        .filter_map(|m| m.child("fault").and_then(|f| f.child("fault")))
+        .any(|f| f.xsi_type() == Some("NotAuthenticated"))
+}
+
 impl Client {
     /// Connects, reads `ServiceContent`, and logs in when credentials are
     /// configured. TLS is checked on the first request, which carries no
@@ -189,7 +199,7 @@ impl Client {
         extra_wait: Duration,
     ) -> Result<Response> {
         let generation_before = *self.login_generation.lock().await;
-        match self.soap.call(method, request, extra_wait).await {
+        match self.call_checked(method, request, extra_wait).await {
             Err(Error::Fault { fault, .. })
                 if fault.kind == FaultKind::NotAuthenticated && self.credentials.is_some() =>
             {
@@ -202,17 +212,45 @@ impl Client {
                         *generation += 1;
                     }
                 }
-                self.soap.call(method, request, extra_wait).await
+                self.call_checked(method, request, extra_wait).await
             }
             other => other,
         }
     }
 
-    /// The session this client is logged in with (`SessionManager.currentSession`).
+    /// One call; a retrieval whose missing set says `NotAuthenticated` (how
+    /// vCenter answers property reads without a session) becomes that fault.
+    async fn call_checked<T: Serialize>(
+        &self,
+        method: &str,
+        request: &T,
+        extra_wait: Duration,
+    ) -> Result<Response> {
+        let response = self.soap.call(method, request, extra_wait).await?;
+        if reports_not_authenticated(&response) {
+            return Err(Error::Fault {
+                method: method.to_string(),
+                fault: crate::soap::Fault {
+                    kind: FaultKind::NotAuthenticated,
+                    message: "the server returned no properties: no session".into(),
+                },
+            });
+        }
+        Ok(response)
+    }
+
+    /// The session this client is logged in with
+    /// (`SessionManager.currentSession`); `None` when it has none and no
+    /// credentials to log in with.
     pub async fn current_session(&self) -> Result<Option<UserSession>> {
         let sm = self.session_manager()?.clone();
-        let props = crate::property::retrieve_one(self, &sm, &["currentSession"]).await?;
-        props.get_opt("currentSession")
+        match crate::property::retrieve_one(self, &sm, &["currentSession"]).await {
+            Ok(props) => props.get_opt("currentSession"),
+            Err(Error::Fault { fault, .. }) if fault.kind == FaultKind::NotAuthenticated => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Every session on the server (`SessionManager.sessionList`).

@@ -19,6 +19,8 @@ pub struct Node {
     pub children: Vec<Node>,
     start: usize,
     end: usize,
+    /// Span of the content between the tags (empty for `<x/>`).
+    content: (usize, usize),
 }
 
 impl Node {
@@ -60,9 +62,43 @@ impl Node {
         source.get(self.start..self.end).unwrap_or_default()
     }
 
+    /// The element's source with namespaced attributes (`xsi:type`,
+    /// `xmlns:*`) dropped from its own tag: serde matches attributes by
+    /// local name, and a `ManagedObjectReference` value carries both
+    /// `xsi:type` and `type`.
+    pub fn value_xml(&self, source: &str) -> String {
+        if !self
+            .attrs
+            .iter()
+            .any(|(k, _)| k.contains(':') || k == "xmlns")
+        {
+            return self.raw(source).to_string();
+        }
+        let mut out = format!("<{}", self.name);
+        for (k, v) in self
+            .attrs
+            .iter()
+            .filter(|(k, _)| !k.contains(':') && k != "xmlns")
+        {
+            out.push_str(&format!(
+                " {k}=\"{}\"",
+                quick_xml::escape::escape(v.as_str())
+            ));
+        }
+        out.push('>');
+        out.push_str(
+            source
+                .get(self.content.0..self.content.1)
+                .unwrap_or_default(),
+        );
+        out.push_str(&format!("</{}>", self.name));
+        out
+    }
+
     /// Deserializes this element with serde.
     pub fn decode<T: DeserializeOwned>(&self, source: &str) -> Result<T, String> {
-        quick_xml::de::from_str(self.raw(source)).map_err(|e| format!("<{}>: {e}", self.name))
+        quick_xml::de::from_str(&self.value_xml(source))
+            .map_err(|e| format!("<{}>: {e}", self.name))
     }
 }
 
@@ -87,6 +123,7 @@ fn element(e: &quick_xml::events::BytesStart<'_>, start: usize, end: usize) -> N
         children: Vec::new(),
         start,
         end,
+        content: (end, end),
     }
 }
 
@@ -115,6 +152,7 @@ pub fn parse(source: &str) -> Result<Node, String> {
             }
             Event::End(_) => {
                 let mut node = stack.pop().ok_or("unbalanced end tag")?;
+                node.content = (node.content.0, before);
                 node.end = after;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -165,6 +203,20 @@ mod tests {
         assert_eq!(c.attr("type"), Some("Folder"));
         assert_eq!(c.xsi_type(), None);
         assert_eq!(root.child("d").unwrap().raw(src), "<d/>");
+    }
+
+    #[test]
+    fn values_lose_namespaced_attributes() {
+        let src = r#"<a><val xmlns:XMLSchema-instance="x" XMLSchema-instance:type="ManagedObjectReference" type="Folder">group-&lt;1</val><e xsi:type="T"/></a>"#;
+        let root = parse(src).unwrap();
+        let val = root.child("val").unwrap();
+        assert_eq!(
+            val.value_xml(src),
+            r#"<val type="Folder">group-&lt;1</val>"#
+        );
+        let r: crate::types::ManagedObjectReference = val.decode(src).unwrap();
+        assert_eq!(r.to_string(), "Folder:group-<1");
+        assert_eq!(root.child("e").unwrap().value_xml(src), "<e></e>");
     }
 
     #[test]

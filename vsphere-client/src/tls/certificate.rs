@@ -251,7 +251,10 @@ impl ServerCertVerifier for RecordingVerifier {
             Some(v) => v
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
                 .err()
-                .map(|e| e.to_string()),
+                .map(|e| match &e {
+                    rustls::Error::InvalidCertificate(c) => super::describe_certificate_error(c),
+                    other => other.to_string(),
+                }),
             None => self.roots_error.clone(),
         };
         let mut chain = vec![end_entity.to_vec()];

@@ -265,7 +265,8 @@ fn load_roots(roots: &RootSource) -> Result<RootCertStore, TlsError> {
 }
 
 /// Finds the rustls error inside a transport error chain, if the failure was
-/// a TLS one. `io::Error::source` skips its own payload, so look inside it.
+/// a TLS one. `io::Error::source` skips its own payload (and transports nest
+/// io errors), so descend into each io error's payload instead.
 pub(crate) fn find_rustls_error<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> Option<&'a rustls::Error> {
@@ -274,16 +275,31 @@ pub(crate) fn find_rustls_error<'a>(
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
             return Some(r);
         }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-                    return Some(r);
-                }
-            }
-        }
-        current = e.source();
+        current = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     None
+}
+
+/// Why a certificate failed verification, in words.
+pub(crate) fn describe_certificate_error(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match e {
+        E::UnknownIssuer => "it is not signed by a trusted CA (self-signed, or its CA is not in the trust store)".into(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "it is not valid for this host name (check the URL's host against the certificate's names)".into()
+        }
+        E::Expired | E::ExpiredContext { .. } => "it has expired".into(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "it is not valid yet (check the clocks)".into(),
+        E::Revoked => "it has been revoked".into(),
+        E::BadSignature => "its signature does not verify".into(),
+        E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            "it is a CA certificate used as a server certificate".into()
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// Turns a failed connection into the most useful [`TlsError`]: pin details,
@@ -312,7 +328,7 @@ pub(crate) async fn diagnose(
             let probe = query_certificate(url, roots, std::time::Duration::from_secs(10)).await;
             Some(TlsError::Untrusted {
                 host_port,
-                reason: format!("{reason:?}"),
+                reason: describe_certificate_error(reason),
                 fingerprints: probe.ok().map(|info| info.fingerprints),
             })
         }

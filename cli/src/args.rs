@@ -1,0 +1,237 @@
+//! Command-line syntax: clap definitions plus govc's single-dash spellings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Provision vSphere for Kubernetes clusters.
+#[derive(Debug, Parser)]
+#[command(name = "vsctl", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// vsctl's commands (govc's names where govc has one).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the server's TLS certificate and thumbprints (govc about.cert).
+    #[command(name = "about.cert")]
+    AboutCert(AboutCertArgs),
+    /// List inventory objects under a path (govc ls).
+    Ls(LsArgs),
+    /// Find inventory objects by type and name (govc find).
+    Find(FindArgs),
+}
+
+/// Where the server is and how to trust it.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// vCenter URL: https://[user[:password]@]host[:port][/sdk], host or host:port.
+    #[arg(short = 'u', long = "url", env = "GOVC_URL", hide_env_values = true)]
+    pub url: Option<String>,
+    /// Skip TLS certificate verification (GOVC_INSECURE=1|true).
+    #[arg(
+        short = 'k',
+        long = "insecure",
+        env = "GOVC_INSECURE",
+        hide_env_values = true
+    )]
+    pub insecure: bool,
+    /// PEM CA files that replace the system roots (GOVC_TLS_CA_CERTS, ':'-separated).
+    #[arg(
+        long = "tls-ca-certs",
+        env = "GOVC_TLS_CA_CERTS",
+        value_delimiter = ':'
+    )]
+    pub tls_ca_certs: Vec<PathBuf>,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// More log output on stderr (-v debug, -vv trace). Secrets are never logged.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Logging in, on top of [`ServerArgs`].
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// Server and TLS options.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Pin the server certificate's SHA-1 or SHA-256 thumbprint.
+    #[arg(long = "thumbprint")]
+    pub thumbprint: Option<String>,
+    /// govc known-hosts files with thumbprint pins (GOVC_TLS_KNOWN_HOSTS, ':'-separated).
+    #[arg(
+        long = "tls-known-hosts",
+        env = "GOVC_TLS_KNOWN_HOSTS",
+        value_delimiter = ':'
+    )]
+    pub tls_known_hosts: Vec<PathBuf>,
+    /// Username (GOVC_USERNAME, else EKSA_VSPHERE_USERNAME).
+    #[arg(long = "username", env = "GOVC_USERNAME")]
+    pub username: Option<String>,
+    /// Read the password from this file (first line). Otherwise GOVC_PASSWORD,
+    /// EKSA_VSPHERE_PASSWORD, or a prompt on a terminal; never a flag value.
+    #[arg(long = "password-file")]
+    pub password_file: Option<PathBuf>,
+    /// Default datacenter (GOVC_DATACENTER).
+    #[arg(long = "dc", env = "GOVC_DATACENTER")]
+    pub datacenter: Option<String>,
+}
+
+/// `vsctl about.cert`.
+#[derive(Debug, Args)]
+pub struct AboutCertArgs {
+    /// Server and TLS options.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print one line `host:port THUMBPRINT` (SHA-1 unless --sha256).
+    #[arg(long = "thumbprint")]
+    pub thumbprint: bool,
+    /// With --thumbprint: print the SHA-256 thumbprint (newer govc's format).
+    #[arg(long = "sha256")]
+    pub sha256: bool,
+    /// Print the certificate as PEM.
+    #[arg(long = "show")]
+    pub show: bool,
+}
+
+/// `vsctl ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Session options.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Long listing: also print each object's type and reference.
+    #[arg(short = 'l')]
+    pub long: bool,
+    /// Inventory path (default: the datacenter's folders).
+    pub path: Option<String>,
+}
+
+/// `vsctl find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Session options.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Object type: govc's letters (m VM, s datastore, n network, p pool, h host,
+    /// c cluster, r compute resource, f folder, d datacenter, w switch) or a vim25 type.
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Name pattern (`*`, `?`, `[]`).
+    #[arg(long = "name", default_value = "*")]
+    pub name: String,
+    /// Long listing: also print each object's type and reference.
+    #[arg(short = 'l')]
+    pub long: bool,
+    /// Where to start (default: /).
+    pub root: Option<String>,
+}
+
+/// govc's multi-letter flags take one dash (`-thumbprint`, `-dc=DC0`); clap
+/// wants two. Rewrites those we know, leaving values and `--` alone.
+pub fn govc_compatible(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    const LONG_FLAGS: &[&str] = &[
+        "thumbprint",
+        "sha256",
+        "show",
+        "json",
+        "url",
+        "insecure",
+        "tls-ca-certs",
+        "tls-known-hosts",
+        "dc",
+        "type",
+        "name",
+        "username",
+        "password-file",
+        "verbose",
+    ];
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for arg in args {
+        if passthrough || arg == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-'))
+            .filter(|rest| {
+                let name = rest.split('=').next().unwrap_or_default();
+                LONG_FLAGS.contains(&name)
+            })
+            .map(|rest| format!("--{rest}"));
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        govc_compatible(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double_dash() {
+        assert_eq!(
+            rewrite(&["vsctl", "about.cert", "-k", "-thumbprint"]),
+            ["vsctl", "about.cert", "-k", "--thumbprint"]
+        );
+        assert_eq!(
+            rewrite(&["-dc=DC0", "-type", "m", "-name", "x*"]),
+            ["--dc=DC0", "--type", "m", "--name", "x*"]
+        );
+        assert_eq!(
+            rewrite(&["--json", "-l", "-v", "-vv"]),
+            ["--json", "-l", "-v", "-vv"]
+        );
+        assert_eq!(
+            rewrite(&["ls", "--", "-thumbprint"]),
+            ["ls", "--", "-thumbprint"]
+        );
+        // Values that merely look like flags are left alone unless they are known names.
+        assert_eq!(rewrite(&["ls", "-DC0"]), ["ls", "-DC0"]);
+    }
+
+    #[test]
+    fn govc_spellings_parse() {
+        let cli = Cli::try_parse_from(rewrite(&[
+            "vsctl",
+            "about.cert",
+            "-thumbprint",
+            "-k",
+            "-u",
+            "vc",
+        ]))
+        .unwrap();
+        match cli.command {
+            Command::AboutCert(a) => {
+                assert!(a.thumbprint && a.server.insecure);
+                assert_eq!(a.server.url.as_deref(), Some("vc"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(rewrite(&[
+            "vsctl", "find", "/DC0", "-type", "m", "-name", "DC0_*",
+        ]))
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Find(f) if f.kind.as_deref() == Some("m") && f.root.as_deref() == Some("/DC0"))
+        );
+    }
+
+    #[test]
+    fn there_is_no_password_flag() {
+        let err = Cli::try_parse_from(["vsctl", "ls", "--password", "x"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per command: parse → one library call → render.
+
+pub mod about_cert;
+pub mod inventory;

@@ -1,0 +1,86 @@
+//! Turning flags and environment into library settings, and opening a session.
+
+use std::io::IsTerminal;
+
+use vsphere_client::config::ConnectionSettings;
+use vsphere_client::{Client, Password};
+
+use crate::args::{ServerArgs, SessionArgs};
+use crate::CliError;
+
+/// Settings for commands that only reach the server (no login).
+pub fn server_settings(args: &ServerArgs) -> ConnectionSettings {
+    ConnectionSettings {
+        url: args.url.clone(),
+        insecure: args.insecure,
+        ca_certs: args.tls_ca_certs.clone(),
+        ..Default::default()
+    }
+}
+
+/// Settings for commands that log in: username and password resolved from
+/// the environment, a file or a prompt.
+pub fn session_settings(args: &SessionArgs) -> Result<ConnectionSettings, CliError> {
+    let mut settings = server_settings(&args.server);
+    settings.thumbprint = args.thumbprint.clone();
+    settings.known_hosts = args.tls_known_hosts.clone();
+    settings.username = args
+        .username
+        .clone()
+        .or_else(|| non_empty_env("EKSA_VSPHERE_USERNAME"));
+    settings.password = password(args)?;
+    if settings.password.is_none()
+        && settings
+            .url
+            .as_deref()
+            .is_some_and(|u| !url_has_password(u))
+    {
+        settings.password = prompt_password(settings.username.as_deref())?;
+    }
+    Ok(settings)
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn password(args: &SessionArgs) -> Result<Option<Password>, CliError> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("--password-file {}: {e}", path.display())))?;
+        let first = text.lines().next().unwrap_or_default();
+        return Ok(Some(Password::new(first)));
+    }
+    Ok(non_empty_env("GOVC_PASSWORD")
+        .or_else(|| non_empty_env("EKSA_VSPHERE_PASSWORD"))
+        .map(Password::new))
+}
+
+fn url_has_password(url: &str) -> bool {
+    vsphere_client::ServerUrl::parse(url)
+        .ok()
+        .and_then(|(_, c)| c)
+        .is_some_and(|c| c.password.is_some())
+}
+
+fn prompt_password(username: Option<&str>) -> Result<Option<Password>, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let prompt = format!("Password for {}: ", username.unwrap_or("vCenter user"));
+    rpassword::prompt_password(prompt)
+        .map(|p| Some(Password::new(p)))
+        .map_err(|e| CliError::usage(format!("cannot read the password: {e}")))
+}
+
+/// Connects and logs in.
+pub async fn connect(args: &SessionArgs) -> Result<Client, CliError> {
+    let config = session_settings(args)?.resolve()?;
+    if config.credentials.is_none() {
+        return Err(CliError::usage(
+            "no username: set GOVC_USERNAME (or EKSA_VSPHERE_USERNAME) or put it in GOVC_URL"
+                .into(),
+        ));
+    }
+    Ok(Client::connect(&config).await?)
+}

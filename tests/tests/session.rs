@@ -1,0 +1,98 @@
+//! Sessions against a real simulator: login, re-login, logout, faults.
+
+use vsctl_tests::Simulator;
+use vsphere_client::{property, Client, Credentials, FaultKind, Password};
+
+/// Any inventory read: vCenter answers it per property, with
+/// `NotAuthenticated` in the missing set when there is no session.
+async fn read_root_name(client: &Client) -> vsphere_client::Result<String> {
+    let root = client.service_content().root_folder.clone();
+    property::retrieve_one(client, &root, &["name"])
+        .await?
+        .get("name")
+}
+
+#[tokio::test]
+async fn terminated_session_is_replaced_transparently() {
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let before = client.current_session().await.unwrap().unwrap();
+
+    let admin = sim.client().await;
+    admin
+        .terminate_sessions(&[before.key.clone()])
+        .await
+        .unwrap();
+    let remaining: Vec<String> = admin
+        .session_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key)
+        .collect();
+    assert!(
+        !remaining.contains(&before.key),
+        "the session was terminated"
+    );
+
+    // The next call sees NotAuthenticated, logs in again, and succeeds.
+    let before_requests = client.request_count();
+    assert_eq!(read_root_name(&client).await.unwrap(), "Datacenters");
+    assert_eq!(
+        client.request_count() - before_requests,
+        3,
+        "read, Login, read again"
+    );
+    let after = client.current_session().await.unwrap().unwrap();
+    assert_ne!(after.key, before.key);
+    assert_eq!(after.user_name, vsctl_tests::USERNAME);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_the_next_call_logs_in_again() {
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let first = client.current_session().await.unwrap().unwrap();
+    client.logout().await.unwrap();
+    let second = client.current_session().await.unwrap().unwrap();
+    assert_ne!(first.key, second.key);
+}
+
+#[tokio::test]
+async fn invalid_login_is_a_typed_fault_without_the_password() {
+    let sim = Simulator::start();
+    // The simulator refuses an empty username.
+    let config = sim
+        .pinned_config()
+        .with_credentials(Credentials::new("", Password::new(vsctl_tests::PASSWORD)));
+    let err = Client::connect(&config).await.unwrap_err();
+    assert_eq!(err.fault().map(|f| &f.kind), Some(&FaultKind::InvalidLogin));
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(vsctl_tests::PASSWORD), "{shown}");
+}
+
+#[tokio::test]
+async fn connecting_without_credentials_reads_service_content_only() {
+    let sim = Simulator::start();
+    let mut config = sim.pinned_config();
+    config.credentials = None;
+    let client = Client::connect(&config).await.unwrap();
+    assert_eq!(client.request_count(), 1);
+    assert!(!client.service_content().about.api_version.is_empty());
+    assert_eq!(client.current_session().await.unwrap(), None);
+    let err = read_root_name(&client).await.unwrap_err();
+    assert_eq!(
+        err.fault().map(|f| &f.kind),
+        Some(&FaultKind::NotAuthenticated)
+    );
+}
+
+#[tokio::test]
+async fn config_debug_output_redacts_the_password() {
+    let sim = Simulator::start();
+    let config = sim.pinned_config();
+    let client = Client::connect(&config).await.unwrap();
+    for shown in [format!("{config:?}"), format!("{client:?}")] {
+        assert!(!shown.contains(vsctl_tests::PASSWORD), "{shown}");
+    }
+}
