@@ -31,13 +31,8 @@ pub struct ServerArgs {
     /// vCenter URL: https://[user[:password]@]host[:port][/sdk], host or host:port.
     #[arg(short = 'u', long = "url", env = "GOVC_URL", hide_env_values = true)]
     pub url: Option<String>,
-    /// Skip TLS certificate verification (GOVC_INSECURE=1|true).
-    #[arg(
-        short = 'k',
-        long = "insecure",
-        env = "GOVC_INSECURE",
-        hide_env_values = true
-    )]
+    /// Skip TLS certificate verification (also GOVC_INSECURE=1|true).
+    #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
     /// PEM CA files that replace the system roots (GOVC_TLS_CA_CERTS, ':'-separated).
     #[arg(
@@ -130,6 +125,18 @@ pub struct FindArgs {
     pub long: bool,
     /// Where to start (default: /).
     pub root: Option<String>,
+}
+
+/// govc's boolean environment values: `1` or `true` turn it on; empty, `0`
+/// or `false` leave it off.
+pub fn govc_bool(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" => Ok(true),
+        "" | "0" | "false" => Ok(false),
+        other => Err(format!(
+            "'{other}' is not a boolean: use 1 or true (or 0, false, empty)"
+        )),
+    }
 }
 
 /// govc's multi-letter flags take one dash (`-thumbprint`, `-dc=DC0`); clap
@@ -227,6 +234,15 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Find(f) if f.kind.as_deref() == Some("m") && f.root.as_deref() == Some("/DC0"))
         );
+    }
+
+    #[test]
+    fn govc_booleans() {
+        assert_eq!(govc_bool(""), Ok(true).map(|_: bool| false));
+        assert_eq!(govc_bool("1"), Ok(true));
+        assert_eq!(govc_bool("TRUE"), Ok(true));
+        assert_eq!(govc_bool("0"), Ok(false));
+        assert!(govc_bool("yes please").is_err());
     }
 
     #[test]

@@ -9,19 +9,22 @@ use crate::args::{ServerArgs, SessionArgs};
 use crate::CliError;
 
 /// Settings for commands that only reach the server (no login).
-pub fn server_settings(args: &ServerArgs) -> ConnectionSettings {
-    ConnectionSettings {
+pub fn server_settings(args: &ServerArgs) -> Result<ConnectionSettings, CliError> {
+    let insecure_env = std::env::var("GOVC_INSECURE").unwrap_or_default();
+    let insecure_from_env = crate::args::govc_bool(&insecure_env)
+        .map_err(|e| CliError::usage(format!("GOVC_INSECURE: {e}")))?;
+    Ok(ConnectionSettings {
         url: args.url.clone(),
-        insecure: args.insecure,
+        insecure: args.insecure || insecure_from_env,
         ca_certs: args.tls_ca_certs.clone(),
         ..Default::default()
-    }
+    })
 }
 
 /// Settings for commands that log in: username and password resolved from
 /// the environment, a file or a prompt.
 pub fn session_settings(args: &SessionArgs) -> Result<ConnectionSettings, CliError> {
-    let mut settings = server_settings(&args.server);
+    let mut settings = server_settings(&args.server)?;
     settings.thumbprint = args.thumbprint.clone();
     settings.known_hosts = args.tls_known_hosts.clone();
     settings.username = args

@@ -13,7 +13,7 @@ use crate::{CliError, Output};
 pub const EXIT_UNTRUSTED: u8 = 60;
 
 pub async fn run(args: &AboutCertArgs) -> Result<Output, CliError> {
-    let settings = server_settings(&args.server);
+    let settings = server_settings(&args.server)?;
     let (url, _) = settings.server_url()?;
     let roots = settings.tls_options()?.root_source();
     let info = query_certificate(&url, &roots, Duration::from_secs(10)).await?;
@@ -31,7 +31,7 @@ pub async fn run(args: &AboutCertArgs) -> Result<Output, CliError> {
     } else {
         table(&info)
     };
-    Ok(if info.verified || args.server.insecure {
+    Ok(if info.verified || settings.insecure {
         Output::stdout(text)
     } else {
         // As govc and curl: the answer still goes out, on stderr, with exit 60.
