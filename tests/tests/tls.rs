@@ -142,7 +142,7 @@ async fn verify_mode_explains_how_to_pin_an_untrusted_server() {
         Error::Tls(TlsError::Untrusted {
             fingerprints: Some(f),
             ..
-        }) => assert_eq!(f, &fingerprints),
+        }) => assert_eq!(**f, fingerprints),
         other => panic!("expected an untrusted-certificate error, got {other:?}"),
     }
     let text = err.to_string();
@@ -195,4 +195,37 @@ async fn known_hosts_files_supply_pins() {
     let policy = options.policy_for(&sim.server_url()).unwrap();
     assert_eq!(policy, TlsPolicy::Pinned(sim.cert().fingerprints().sha256));
     Client::connect(&sim.config(policy)).await.unwrap();
+}
+
+/// A loopback TCP relay to the simulator that counts connections.
+async fn counting_relay(target: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+#[tokio::test]
+async fn certificate_query_makes_exactly_one_connection() {
+    let sim = Simulator::start();
+    let (port, connections) = counting_relay(sim.host_port()).await;
+    let (url, _) = vsphere_client::ServerUrl::parse(&format!("127.0.0.1:{port}")).unwrap();
+    let info = query_certificate(&url, &RootSource::System, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(info.chain[0], sim.cert().der);
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -53,8 +53,8 @@ pub enum Error {
     Fault {
         /// The vim25 method that failed, or the task's description.
         method: String,
-        /// The fault.
-        fault: Fault,
+        /// The fault (boxed: faults carry references and messages).
+        fault: Box<Fault>,
     },
     /// The server's answer could not be understood.
     #[error("{context}: unexpected response: {reason}")]
@@ -76,7 +76,7 @@ impl Error {
     /// The vim25 fault behind this error, if there is one.
     pub fn fault(&self) -> Option<&Fault> {
         match self {
-            Error::Fault { fault, .. } => Some(fault),
+            Error::Fault { fault, .. } => Some(fault.as_ref()),
             _ => None,
         }
     }

@@ -415,12 +415,9 @@ impl Finder {
         match &self.datacenter {
             Some(dc) => self.find_one(InventoryKind::Datacenter, dc),
             None => {
-                let all = self.all_datacenters();
+                let mut all = self.all_datacenters();
                 match all.len() {
-                    1 => Ok(all
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| unreachable_not_found())?),
+                    1 => Ok(all.remove(0)),
                     0 => Err(FindError::NotFound {
                         kind: InventoryKind::Datacenter,
                         path: "*".into(),
@@ -666,14 +663,6 @@ impl Finder {
             path: path.to_string(),
             hint,
         }
-    }
-}
-
-fn unreachable_not_found() -> FindError {
-    FindError::NotFound {
-        kind: InventoryKind::Datacenter,
-        path: "*".into(),
-        hint: None,
     }
 }
 

@@ -163,7 +163,7 @@ impl Client {
         let credentials = self
             .credentials
             .as_ref()
-            .ok_or_else(|| Error::Config(crate::config::ConfigError::MissingUsername))?;
+            .ok_or(Error::Config(crate::config::ConfigError::MissingUsername))?;
         let session_manager = self.session_manager()?;
         let response = self
             .soap
@@ -230,10 +230,10 @@ impl Client {
         if reports_not_authenticated(&response) {
             return Err(Error::Fault {
                 method: method.to_string(),
-                fault: crate::soap::Fault {
+                fault: Box::new(crate::soap::Fault {
                     kind: FaultKind::NotAuthenticated,
                     message: "the server returned no properties: no session".into(),
-                },
+                }),
             });
         }
         Ok(response)

@@ -208,16 +208,17 @@ async fn wait_with(
                 });
             }
             Some(TaskState::Error) => {
+                let fault = fault.unwrap_or_else(|| {
+                    Fault::from_detail(
+                        "SystemError",
+                        "the task failed without a fault".into(),
+                        None,
+                    )
+                });
                 return Err(Error::Fault {
                     method: description.to_string(),
-                    fault: fault.unwrap_or_else(|| {
-                        Fault::from_detail(
-                            "SystemError",
-                            "the task failed without a fault".into(),
-                            None,
-                        )
-                    }),
-                })
+                    fault: Box::new(fault),
+                });
             }
             _ => {}
         }

@@ -61,7 +61,7 @@ impl Response {
         if first.name == "Fault" {
             return Err(Error::Fault {
                 method: method.to_string(),
-                fault: Fault::from_soap(first, &source),
+                fault: Box::new(Fault::from_soap(first, &source)),
             });
         }
         let root = first.clone();

@@ -126,7 +126,7 @@ pub enum TlsError {
         /// The pin that was configured.
         expected: Thumbprint,
         /// Both thumbprints of the certificate the server presented.
-        actual: Fingerprints,
+        actual: Box<Fingerprints>,
     },
     /// The certificate matched the pin but the server could not prove it holds
     /// the certificate's private key.
@@ -153,7 +153,7 @@ pub enum TlsError {
         /// Why verification failed.
         reason: String,
         /// The presented certificate's thumbprints, when they could be read.
-        fingerprints: Option<Fingerprints>,
+        fingerprints: Option<Box<Fingerprints>>,
     },
     /// A CA bundle or the system trust store could not be loaded.
     #[error("{source_name}: {reason}")]
@@ -316,7 +316,7 @@ pub(crate) async fn diagnose(
         return Some(TlsError::PinMismatch {
             host_port,
             expected: mismatch.expected.clone(),
-            actual: mismatch.actual.clone(),
+            actual: Box::new(mismatch.actual.clone()),
         });
     }
     match (policy, rustls_error) {
@@ -329,7 +329,7 @@ pub(crate) async fn diagnose(
             Some(TlsError::Untrusted {
                 host_port,
                 reason: describe_certificate_error(reason),
-                fingerprints: probe.ok().map(|info| info.fingerprints),
+                fingerprints: probe.ok().map(|info| Box::new(info.fingerprints)),
             })
         }
         _ => Some(TlsError::Connect {
