@@ -96,3 +96,32 @@ async fn config_debug_output_redacts_the_password() {
         assert!(!shown.contains(vsctl_tests::PASSWORD), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    // A loopback listener that accepts and then says nothing, not even TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let (url, _) = vsphere_client::ServerUrl::parse(&format!("127.0.0.1:{port}")).unwrap();
+    let config = vsphere_client::ConnectConfig::new(url, vsphere_client::TlsPolicy::Insecure)
+        .with_request_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = Client::connect(&config).await.unwrap_err();
+    assert!(
+        matches!(err, vsphere_client::Error::Timeout { ref method, .. } if method == "RetrieveServiceContent"),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        err.to_string()
+            .contains("no answer from https://127.0.0.1:"),
+        "{err}"
+    );
+    held.abort();
+}
