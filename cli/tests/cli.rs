@@ -23,6 +23,9 @@ fn vsctl(args: &[&str], env: &[(String, String)]) -> Output {
         .expect("run vsctl")
 }
 
+/// Environment variables for one vsctl run.
+type Env = Vec<(String, String)>;
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -118,7 +121,7 @@ fn pinned_env(sim: &Simulator) -> Vec<(String, String)> {
         &known_hosts,
         format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
     )
-    .unwrap();
+    .expect("write known_hosts");
     env.push((
         "GOVC_TLS_KNOWN_HOSTS".into(),
         known_hosts.display().to_string(),
@@ -248,7 +251,7 @@ fn the_password_never_reaches_output_or_logs() {
         .fingerprints()
         .sha1
         .to_string();
-    let runs: Vec<(Vec<&str>, &Vec<(String, String)>)> = vec![
+    let runs: Vec<(Vec<&str>, &Env)> = vec![
         (vec!["ls", "-vv"], &env),
         (vec!["find", "-vv", "--json"], &env),
         (vec!["ls", "-vv", "/nope"], &env),

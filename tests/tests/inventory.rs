@@ -1,7 +1,6 @@
 //! PropertyCollector, typed objects, tasks and the finder against the VPX
 //! simulator inventory.
 
-use serde::Serialize;
 use vsctl_tests::Simulator;
 use vsphere_client::finder::{FindError, Finder, InventoryKind};
 use vsphere_client::mo::{
@@ -11,6 +10,7 @@ use vsphere_client::mo::{
 use vsphere_client::property::{
     self, InventoryQuery, ObjectSpec, PropertyFilterSpec, PropertySpec,
 };
+use vsphere_client::types::This;
 use vsphere_client::{task, FaultKind, ManagedObjectReference};
 
 #[tokio::test]
@@ -168,12 +168,6 @@ async fn retrieval_with_a_page_size_returns_every_object() {
     assert_eq!(names.len(), vms.len());
 }
 
-#[derive(Serialize)]
-struct PowerOffVm<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
-}
-
 #[tokio::test]
 async fn tasks_are_awaited_and_their_faults_typed() {
     let sim = Simulator::start();
@@ -183,7 +177,7 @@ async fn tasks_are_awaited_and_their_faults_typed() {
         .find_one(InventoryKind::VirtualMachine, "DC0_H0_VM0")
         .unwrap();
 
-    let t = task::start_task(&client, "PowerOffVM_Task", &PowerOffVm { this: &vm.obj })
+    let t = task::start_task(&client, "PowerOffVM_Task", &This { this: &vm.obj })
         .await
         .unwrap();
     let mut seen = Vec::new();
@@ -197,7 +191,7 @@ async fn tasks_are_awaited_and_their_faults_typed() {
         .remove(0);
     assert_eq!(state.power_state.as_deref(), Some("poweredOff"));
 
-    let t = task::start_task(&client, "PowerOffVM_Task", &PowerOffVm { this: &vm.obj })
+    let t = task::start_task(&client, "PowerOffVM_Task", &This { this: &vm.obj })
         .await
         .unwrap();
     let err = task::wait_for_task(&client, &t, "power off DC0_H0_VM0 again", |_| {})

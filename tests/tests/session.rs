@@ -20,7 +20,7 @@ async fn terminated_session_is_replaced_transparently() {
 
     let admin = sim.client().await;
     admin
-        .terminate_sessions(&[before.key.clone()])
+        .terminate_sessions(std::slice::from_ref(&before.key))
         .await
         .unwrap();
     let remaining: Vec<String> = admin

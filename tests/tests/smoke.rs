@@ -1,3 +1,6 @@
+//! The shortest path through the stack: pinned TLS, ServiceContent, Login,
+//! a property read, Logout.
+
 use vsctl_tests::Simulator;
 
 #[tokio::test]

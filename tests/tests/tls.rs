@@ -200,8 +200,10 @@ async fn known_hosts_files_supply_pins() {
 /// A loopback TCP relay to the simulator that counts connections.
 async fn counting_relay(target: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind relay");
+    let port = listener.local_addr().expect("relay address").port();
     let count = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = count.clone();
     tokio::spawn(async move {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::session::Client;
 use crate::soap::Response;
-use crate::types::ManagedObjectReference;
+use crate::types::{ManagedObjectReference, This};
 
 /// `PropertySpec`: which properties of which type to read.
 #[derive(Clone, Debug, Serialize)]
@@ -327,12 +327,6 @@ struct CreateContainerView<'a> {
     recursive: bool,
 }
 
-#[derive(Serialize)]
-struct DestroyView<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
-}
-
 /// A server-side `ContainerView`: every object of some types below a
 /// container. Destroy it when done; views live as long as the session.
 #[derive(Debug)]
@@ -373,7 +367,7 @@ impl ContainerView {
     /// `View.DestroyView`.
     pub async fn destroy(self, client: &Client) -> Result<()> {
         client
-            .invoke("DestroyView", &DestroyView { this: &self.view })
+            .invoke("DestroyView", &This { this: &self.view })
             .await?;
         Ok(())
     }

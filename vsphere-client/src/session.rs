@@ -10,7 +10,7 @@ use crate::config::{ConnectConfig, Credentials, ServerUrl};
 use crate::error::{Error, Result};
 use crate::soap::{FaultKind, Response, SoapTransport};
 use crate::tls::TlsPolicy;
-use crate::types::{ManagedObjectReference, ServiceContent, UserSession};
+use crate::types::{ManagedObjectReference, ServiceContent, This, UserSession};
 
 /// A vim25 session with one vCenter.
 ///
@@ -38,12 +38,6 @@ pub struct Client {
     /// log in again once, not once each.
     login_generation: tokio::sync::Mutex<u64>,
     requests: Arc<AtomicU64>,
-}
-
-#[derive(Serialize)]
-struct This<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
 }
 
 #[derive(Serialize)]
@@ -146,6 +140,10 @@ impl Client {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         self.soap.http()
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.soap.request_timeout()
     }
 
     pub(crate) fn credentials(&self) -> Option<&Credentials> {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::property::{ObjectSpec, PropertyFilterSpec, PropertySpec};
 use crate::session::Client;
 use crate::soap::{Fault, Node, Response};
-use crate::types::ManagedObjectReference;
+use crate::types::{ManagedObjectReference, This};
 
 /// `TaskInfoState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,12 +43,6 @@ pub struct TaskOutcome {
     pub task: ManagedObjectReference,
     /// `info.result` when it is a managed object (e.g. the new VM of a clone).
     pub result: Option<ManagedObjectReference>,
-}
-
-#[derive(Serialize)]
-struct This<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
 }
 
 #[derive(Serialize)]
@@ -96,9 +90,8 @@ pub async fn start_task<T: Serialize>(
 /// ```no_run
 /// # async fn demo(client: &vsphere_client::Client, vm: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
 /// use vsphere_client::task;
-/// #[derive(serde::Serialize)]
-/// struct PowerOn<'a> { #[serde(rename = "_this")] this: &'a vsphere_client::ManagedObjectReference }
-/// let t = task::start_task(client, "PowerOnVM_Task", &PowerOn { this: &vm }).await?;
+/// use vsphere_client::types::This;
+/// let t = task::start_task(client, "PowerOnVM_Task", &This { this: &vm }).await?;
 /// task::wait_for_task(client, &t, "power on", |pct| println!("{pct}%")).await?;
 /// # Ok(()) }
 /// ```

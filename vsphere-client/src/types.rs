@@ -92,6 +92,22 @@ impl FromStr for ManagedObjectReference {
     }
 }
 
+/// The parameters of a vim25 method that takes only `_this` (the object it
+/// is called on), e.g. `Logout`, `DestroyView`, `PowerOnVM_Task`.
+///
+/// ```
+/// use vsphere_client::types::{ManagedObjectReference, This};
+/// let vm = ManagedObjectReference::new("VirtualMachine", "vm-1");
+/// let request = This { this: &vm };
+/// # let _ = request;
+/// ```
+#[derive(Debug, Serialize)]
+pub struct This<'a> {
+    /// The object the method is called on.
+    #[serde(rename = "_this")]
+    pub this: &'a ManagedObjectReference,
+}
+
 /// `AboutInfo`: what the server says it is.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -153,6 +153,10 @@ impl SoapTransport {
         &self.http
     }
 
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     pub(crate) fn set_api_version(&self, version: &str) {
         if let Ok(mut v) = self.api_version.write() {
             *v = version.to_string();
@@ -197,7 +201,7 @@ impl SoapTransport {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return Err(self.send_error(method, &e, timeout).await),
+            Err(e) => return Err(request_error(method, &self.url, &self.policy, &e, timeout).await),
         };
         if let Some(set_cookie) = response.headers().get("set-cookie") {
             if let Ok(value) = set_cookie.to_str() {
@@ -210,7 +214,7 @@ impl SoapTransport {
         let text = response
             .text()
             .await
-            .map_err(|e| self.transport_error(method, &e, timeout))?;
+            .map_err(|e| transport_error(method, &self.url, &e, timeout))?;
         if !status.is_success() && !text.trim_start().starts_with('<') {
             return Err(Error::HttpStatus {
                 method: method.to_string(),
@@ -221,38 +225,42 @@ impl SoapTransport {
         }
         Response::parse(method, text)
     }
+}
 
-    /// A failed send is most often TLS: say which pin or trust problem it was.
-    pub(crate) async fn send_error(
-        &self,
-        method: &str,
-        e: &reqwest::Error,
-        timeout: Duration,
-    ) -> Error {
-        match tls::diagnose(e, &self.url, &self.policy).await {
-            Some(tls_error) => Error::Tls(tls_error),
-            None => self.transport_error(method, e, timeout),
-        }
+/// A failed HTTP request as the most useful error: a TLS trust problem
+/// (pin mismatch, untrusted certificate, bad handshake signature) when that
+/// is what it was, else a timeout or transport error.
+pub(crate) async fn request_error(
+    method: &str,
+    url: &ServerUrl,
+    policy: &TlsPolicy,
+    e: &reqwest::Error,
+    timeout: Duration,
+) -> Error {
+    match tls::diagnose(e, url, policy).await {
+        Some(tls_error) => Error::Tls(tls_error),
+        None => transport_error(method, url, e, timeout),
     }
+}
 
-    pub(crate) fn transport_error(
-        &self,
-        method: &str,
-        e: &reqwest::Error,
-        timeout: Duration,
-    ) -> Error {
-        if e.is_timeout() {
-            return Error::Timeout {
-                method: method.to_string(),
-                url: self.url.to_string(),
-                seconds: timeout.as_secs(),
-            };
-        }
-        Error::Transport {
+/// A failed request or response body, as a timeout or transport error.
+pub(crate) fn transport_error(
+    method: &str,
+    url: &ServerUrl,
+    e: &reqwest::Error,
+    timeout: Duration,
+) -> Error {
+    if e.is_timeout() {
+        return Error::Timeout {
             method: method.to_string(),
-            url: self.url.to_string(),
-            reason: error_chain(e),
-        }
+            url: url.to_string(),
+            seconds: timeout.as_secs(),
+        };
+    }
+    Error::Transport {
+        method: method.to_string(),
+        url: url.to_string(),
+        reason: error_chain(e),
     }
 }
 
