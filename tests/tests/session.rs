@@ -92,8 +92,20 @@ async fn config_debug_output_redacts_the_password() {
     let sim = Simulator::start();
     let config = sim.pinned_config();
     let client = Client::connect(&config).await.unwrap();
-    for shown in [format!("{config:?}"), format!("{client:?}")] {
+    let rest = client.rest_session().await.unwrap();
+    let session_key = client.current_session().await.unwrap().unwrap().key;
+    for shown in [
+        format!("{config:?}"),
+        format!("{client:?}"),
+        format!("{rest:?}"),
+    ] {
         assert!(!shown.contains(vsctl_tests::PASSWORD), "{shown}");
+        // The SOAP session cookie carries the session key: a bearer credential.
+        assert!(!shown.contains(&session_key), "{shown}");
+        assert!(
+            shown.contains("SessionToken(********)") || !shown.contains("cookie"),
+            "{shown}"
+        );
     }
 }
 

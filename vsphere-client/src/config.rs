@@ -76,6 +76,27 @@ impl fmt::Display for Password {
     }
 }
 
+/// A session credential (SOAP session cookie, vAPI session id): whoever
+/// holds it is logged in, so like [`Password`] it never prints.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct SessionToken(String);
+
+impl SessionToken {
+    pub(crate) fn new(token: impl Into<String>) -> Self {
+        SessionToken(token.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(********)")
+    }
+}
+
 /// A username and its password.
 ///
 /// ```
@@ -389,6 +410,13 @@ mod tests {
             redact_url_password("https://a%40b:p:w@vc:443/sdk"),
             "https://a%40b:********@vc:443/sdk"
         );
+    }
+
+    #[test]
+    fn session_tokens_never_print() {
+        let t = SessionToken::new("vmware_soap_session=52a1");
+        assert_eq!(format!("{t:?}"), "SessionToken(********)");
+        assert_eq!(t.expose(), "vmware_soap_session=52a1");
     }
 
     #[test]

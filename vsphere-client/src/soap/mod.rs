@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use fault::{Fault, FaultKind};
 pub use xml::Node;
 
-use crate::config::ServerUrl;
+use crate::config::{ServerUrl, SessionToken};
 use crate::error::{Error, Result};
 use crate::tls::{self, TlsPolicy};
 
@@ -114,7 +114,7 @@ pub(crate) struct SoapTransport {
     policy: TlsPolicy,
     request_timeout: Duration,
     api_version: RwLock<String>,
-    cookie: RwLock<Option<String>>,
+    cookie: RwLock<Option<SessionToken>>,
     requests: Arc<AtomicU64>,
 }
 
@@ -163,11 +163,11 @@ impl SoapTransport {
         }
     }
 
-    pub(crate) fn cookie(&self) -> Option<String> {
+    pub(crate) fn cookie(&self) -> Option<SessionToken> {
         self.cookie.read().ok().and_then(|c| c.clone())
     }
 
-    pub(crate) fn set_cookie(&self, cookie: Option<String>) {
+    pub(crate) fn set_cookie(&self, cookie: Option<SessionToken>) {
         if let Ok(mut c) = self.cookie.write() {
             *c = cookie;
         }
@@ -195,7 +195,7 @@ impl SoapTransport {
             .timeout(timeout)
             .body(body);
         if let Some(cookie) = self.cookie() {
-            builder = builder.header("Cookie", cookie);
+            builder = builder.header("Cookie", cookie.expose());
         }
         tracing::debug!(method, "vim25 request");
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +206,7 @@ impl SoapTransport {
         if let Some(set_cookie) = response.headers().get("set-cookie") {
             if let Ok(value) = set_cookie.to_str() {
                 if let Some(pair) = value.split(';').next() {
-                    self.set_cookie(Some(pair.trim().to_string()));
+                    self.set_cookie(Some(SessionToken::new(pair.trim())));
                 }
             }
         }
