@@ -137,3 +137,21 @@ async fn a_server_that_never_answers_times_out() {
     );
     held.abort();
 }
+
+#[tokio::test]
+async fn a_non_soap_error_page_is_reported_by_its_http_status() {
+    let sim = Simulator::start();
+    let (url, _) =
+        vsphere_client::ServerUrl::parse(&sim.url().replace("/sdk", "/not-the-sdk")).unwrap();
+    let mut config = sim.pinned_config();
+    config.url = url;
+    let err = Client::connect(&config).await.unwrap_err();
+    assert!(
+        matches!(err, vsphere_client::Error::HttpStatus { status: 404, ref method, .. } if method == "RetrieveServiceContent"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("HTTP 404 from https://127.0.0.1:"),
+        "{err}"
+    );
+}

@@ -215,15 +215,20 @@ impl SoapTransport {
             .text()
             .await
             .map_err(|e| transport_error(method, &self.url, &e, timeout))?;
-        if !status.is_success() && !text.trim_start().starts_with('<') {
-            return Err(Error::HttpStatus {
+        if status.is_success() {
+            return Response::parse(method, text);
+        }
+        // vCenter sends faults with HTTP 500; anything else (a proxy's error
+        // page, a load balancer's 503) is reported by its status.
+        match Response::parse(method, text.clone()) {
+            Err(fault @ Error::Fault { .. }) => Err(fault),
+            _ => Err(Error::HttpStatus {
                 method: method.to_string(),
                 url: self.url.to_string(),
                 status: status.as_u16(),
                 body: text.chars().take(200).collect(),
-            });
+            }),
         }
-        Response::parse(method, text)
     }
 }
 

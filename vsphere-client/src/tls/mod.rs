@@ -320,10 +320,13 @@ pub(crate) async fn diagnose(
         });
     }
     match (policy, rustls_error) {
-        (TlsPolicy::Pinned(_), _) => Some(TlsError::HandshakeSignature {
-            host_port,
-            reason: rustls_error.to_string(),
-        }),
+        // Besides a mismatch, the pinned verifier fails only on the signature.
+        (TlsPolicy::Pinned(_), rustls::Error::InvalidCertificate(_)) => {
+            Some(TlsError::HandshakeSignature {
+                host_port,
+                reason: rustls_error.to_string(),
+            })
+        }
         (TlsPolicy::Verify(roots), rustls::Error::InvalidCertificate(reason)) => {
             let probe = query_certificate(url, roots, std::time::Duration::from_secs(10)).await;
             Some(TlsError::Untrusted {
