@@ -79,11 +79,16 @@ fn prompt_password(username: Option<&str>) -> Result<Option<Password>, CliError>
 /// Connects and logs in.
 pub async fn connect(args: &SessionArgs) -> Result<Client, CliError> {
     let config = session_settings(args)?.resolve()?;
-    if config.credentials.is_none() {
-        return Err(CliError::usage(
+    match &config.credentials {
+        None => Err(CliError::usage(
             "no username: set GOVC_USERNAME (or EKSA_VSPHERE_USERNAME) or put it in GOVC_URL"
                 .into(),
-        ));
+        )),
+        Some(c) if c.password.expose().is_empty() => Err(CliError::usage(format!(
+            "no password for {}: set GOVC_PASSWORD (or EKSA_VSPHERE_PASSWORD), use --password-file, \
+             or run on a terminal to be prompted",
+            c.username
+        ))),
+        Some(_) => Ok(Client::connect(&config).await?),
     }
-    Ok(Client::connect(&config).await?)
 }

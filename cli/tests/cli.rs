@@ -223,6 +223,20 @@ fn errors_are_one_clear_line_with_an_exit_code() {
         text(&out.stderr)
     );
 
+    let no_password: Env = env
+        .iter()
+        .filter(|(k, _)| k != "GOVC_PASSWORD")
+        .cloned()
+        .collect();
+    let out = vsctl(&["ls"], &no_password);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .starts_with("vsctl: no password for administrator@vsphere.local: set GOVC_PASSWORD"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let out = vsctl(&["find", "-type", "zz"], &env);
     assert_eq!(out.status.code(), Some(2));
 
