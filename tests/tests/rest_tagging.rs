@@ -129,3 +129,15 @@ async fn rest_requests_are_counted_with_soap_ones() {
     rest.list_categories().await.unwrap();
     assert_eq!(client.request_count() - before, 3);
 }
+
+#[tokio::test]
+async fn an_ended_rest_session_is_replaced_once() {
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let rest = client.rest_session().await.unwrap();
+    rest.logout().await.unwrap();
+    let before = client.request_count();
+    // 401, a new session, the call again.
+    rest.list_categories().await.unwrap();
+    assert_eq!(client.request_count() - before, 3);
+}
