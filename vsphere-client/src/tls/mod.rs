@@ -2,7 +2,7 @@
 //!
 //! Every HTTPS connection the crate makes (SOAP, REST, certificate queries)
 //! is built from a [`TlsPolicy`]. Pins are checked by a rustls verifier of our
-//! own ([`verifier::PinnedVerifier`]) that still verifies the handshake
+//! own (`PinnedVerifier`) that still verifies the handshake
 //! signature, so a server that copied a certificate without its private key
 //! is refused. A pin mismatch fails the handshake, before any HTTP request
 //! (and so any credential) is sent.
