@@ -28,7 +28,7 @@ pub enum Command {
 /// Where the server is and how to trust it.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// vCenter URL: https://[user[:password]@]host[:port][/sdk], host or host:port.
+    /// vCenter URL: `https://[user[:password]@]host[:port][/sdk]`, `host` or `host:port`.
     #[arg(short = 'u', long = "url", env = "GOVC_URL", hide_env_values = true)]
     pub url: Option<String>,
     /// Skip TLS certificate verification (also GOVC_INSECURE=1|true).
