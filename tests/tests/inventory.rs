@@ -31,8 +31,8 @@ async fn one_batched_retrieval_reads_datastores_networks_and_pools() {
         .run(&client)
         .await
         .unwrap();
-    // CreateContainerView + RetrievePropertiesEx + DestroyView.
-    assert_eq!(client.request_count() - before, 3);
+    // One RetrievePropertiesEx walking the tree from the root folder.
+    assert_eq!(client.request_count() - before, 1);
 
     let datastores = snapshot.all::<Datastore>().unwrap();
     let ds = datastores
@@ -219,7 +219,7 @@ async fn finder_resolves_govc_paths() {
     let finder = Finder::load(&client, None).await.unwrap();
     assert_eq!(
         client.request_count() - before,
-        3,
+        1,
         "one snapshot of the whole inventory"
     );
 
@@ -309,4 +309,23 @@ async fn finder_resolves_govc_paths() {
             "/DC0/host/DC0_C0/Resources"
         ]
     );
+}
+
+#[tokio::test]
+async fn container_views_list_objects_by_type() {
+    use vsphere_client::property::ContainerView;
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let root = client.service_content().root_folder.clone();
+    let view = ContainerView::create(&client, &root, &["Datastore".to_string()], true)
+        .await
+        .unwrap();
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec::new("Datastore", &["name"])],
+        object_set: vec![ObjectSpec::view(view.view.clone())],
+    };
+    let found = property::retrieve(&client, &[spec]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].get::<String>("name").unwrap(), "LocalDS_0");
+    view.destroy(&client).await.unwrap();
 }

@@ -48,6 +48,9 @@ pub struct TraversalSpec {
     pub path: String,
     /// Whether to leave the starting object itself out.
     pub skip: bool,
+    /// Named traversals to continue with from the objects reached.
+    #[serde(rename = "selectSet", skip_serializing_if = "Vec::is_empty")]
+    pub select_set: Vec<SelectionSpec>,
 }
 
 impl TraversalSpec {
@@ -59,6 +62,76 @@ impl TraversalSpec {
             kind: kind.to_string(),
             path: path.to_string(),
             skip: false,
+            select_set: Vec::new(),
+        }
+    }
+
+    /// A named traversal that continues with the named traversals `then`.
+    pub fn named(name: &str, kind: &str, path: &str, then: &[&str]) -> Self {
+        TraversalSpec {
+            name: Some(name.to_string()),
+            select_set: then.iter().map(|n| SelectionSpec::named(n)).collect(),
+            ..TraversalSpec::new(kind, path)
+        }
+    }
+
+    /// Every inventory object below a folder: folders, datacenters and their
+    /// four folders, compute resources' hosts and pools, child pools.
+    /// One `RetrievePropertiesEx` with these walks the whole tree.
+    pub fn whole_inventory() -> Vec<TraversalSpec> {
+        const NEXT: &[&str] = &[
+            "folder",
+            "storagePod",
+            "dcVm",
+            "dcHost",
+            "dcDatastore",
+            "dcNetwork",
+            "crHost",
+            "crPool",
+            "clusterHost",
+            "clusterPool",
+            "pool",
+            "vApp",
+        ];
+        vec![
+            TraversalSpec::named("folder", "Folder", "childEntity", NEXT),
+            TraversalSpec::named("storagePod", "StoragePod", "childEntity", NEXT),
+            TraversalSpec::named("dcVm", "Datacenter", "vmFolder", NEXT),
+            TraversalSpec::named("dcHost", "Datacenter", "hostFolder", NEXT),
+            TraversalSpec::named("dcDatastore", "Datacenter", "datastoreFolder", NEXT),
+            TraversalSpec::named("dcNetwork", "Datacenter", "networkFolder", NEXT),
+            TraversalSpec::named("crHost", "ComputeResource", "host", NEXT),
+            TraversalSpec::named("crPool", "ComputeResource", "resourcePool", NEXT),
+            // Subtypes are listed too: not every server applies a
+            // supertype's traversal to them.
+            TraversalSpec::named("clusterHost", "ClusterComputeResource", "host", NEXT),
+            TraversalSpec::named(
+                "clusterPool",
+                "ClusterComputeResource",
+                "resourcePool",
+                NEXT,
+            ),
+            TraversalSpec::named("pool", "ResourcePool", "resourcePool", NEXT),
+            TraversalSpec::named("vApp", "VirtualApp", "resourcePool", NEXT),
+        ]
+    }
+}
+
+/// `SelectionSpec`: a reference, by name, to a [`TraversalSpec`].
+#[derive(Clone, Debug, Serialize)]
+pub struct SelectionSpec {
+    #[serde(rename = "@xsi:type")]
+    xsi_type: &'static str,
+    /// The traversal's name.
+    pub name: String,
+}
+
+impl SelectionSpec {
+    /// A reference to the traversal called `name`.
+    pub fn named(name: &str) -> Self {
+        SelectionSpec {
+            xsi_type: "SelectionSpec",
+            name: name.to_string(),
         }
     }
 }
@@ -82,6 +155,15 @@ impl ObjectSpec {
             obj,
             skip: false,
             select_set: Vec::new(),
+        }
+    }
+
+    /// The root folder and everything below it, in one retrieval.
+    pub fn whole_inventory(root: ManagedObjectReference) -> Self {
+        ObjectSpec {
+            obj: root,
+            skip: false,
+            select_set: TraversalSpec::whole_inventory(),
         }
     }
 
@@ -373,7 +455,7 @@ impl ContainerView {
     }
 }
 
-/// Several types' properties read from one container view in one
+/// Several types' properties read from the whole inventory tree in one
 /// `RetrievePropertiesEx`: the batching later layers count on.
 ///
 /// ```no_run
@@ -396,6 +478,7 @@ impl ContainerView {
 pub struct InventoryQuery {
     root: ManagedObjectReference,
     specs: Vec<PropertySpec>,
+    extra: Vec<ManagedObjectReference>,
 }
 
 impl InventoryQuery {
@@ -404,6 +487,7 @@ impl InventoryQuery {
         InventoryQuery {
             root,
             specs: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -418,20 +502,27 @@ impl InventoryQuery {
         self
     }
 
-    /// Creates a view, reads everything in one paged retrieval, destroys the
-    /// view: three round trips for any number of types.
+    /// Walks the tree below the root with a traversal spec and reads every
+    /// property set in one `RetrievePropertiesEx` (plus a continuation per
+    /// further page): one round trip for any number of types.
     pub async fn run(&self, client: &Client) -> Result<InventorySnapshot> {
-        let types: Vec<String> = self.specs.iter().map(|s| s.kind.clone()).collect();
-        let view = ContainerView::create(client, &self.root, &types, true).await?;
+        let mut object_set = vec![ObjectSpec::whole_inventory(self.root.clone())];
+        object_set.extend(self.extra.iter().cloned().map(ObjectSpec::object));
         let spec = PropertyFilterSpec {
             prop_set: self.specs.clone(),
-            object_set: vec![ObjectSpec::view(view.view.clone())],
+            object_set,
         };
-        let result = retrieve(client, &[spec]).await;
-        let destroyed = view.destroy(client).await;
-        let objects = result?;
-        destroyed?;
-        Ok(InventorySnapshot { objects })
+        Ok(InventorySnapshot {
+            objects: retrieve(client, &[spec]).await?,
+        })
+    }
+
+    /// Also reads `paths` of one more object (outside the tree, e.g. the
+    /// AuthorizationManager) in the same call.
+    pub fn also(mut self, obj: ManagedObjectReference, paths: &[&str]) -> Self {
+        self.specs.push(PropertySpec::new(&obj.kind, paths));
+        self.extra.push(obj);
+        self
     }
 }
 
