@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::error::Result;
-use crate::property::InventoryQuery;
+use crate::property::{InventoryQuery, InventorySnapshot};
 use crate::session::Client;
 use crate::types::ManagedObjectReference;
 
@@ -237,13 +237,31 @@ impl Inventory {
     /// Reads the whole inventory tree (names and parents only).
     pub async fn load(client: &Client) -> Result<Inventory> {
         let root = client.service_content().root_folder.clone();
-        let mut query = InventoryQuery::new(root.clone());
-        for t in ENTITY_TYPES {
-            query = query.with_paths(t, &["name", "parent"]);
-        }
-        let snapshot = query.run(client).await?;
+        let snapshot = Inventory::query(root.clone()).run(client).await?;
+        Inventory::from_snapshot(root, &snapshot)
+    }
+
+    /// A query reading what an inventory needs (`name` and `parent` of every
+    /// entity type); add more properties of the same types to it with
+    /// [`InventoryQuery::with_paths`] and build the inventory with
+    /// [`Inventory::from_snapshot`] from the same answer.
+    pub fn query(root: ManagedObjectReference) -> InventoryQuery {
+        ENTITY_TYPES.iter().fold(InventoryQuery::new(root), |q, t| {
+            q.with_paths(t, &["name", "parent"])
+        })
+    }
+
+    /// Builds the inventory from a snapshot that read `name` and `parent`.
+    pub fn from_snapshot(
+        root: ManagedObjectReference,
+        snapshot: &InventorySnapshot,
+    ) -> Result<Inventory> {
         let mut entities = HashMap::new();
-        for content in &snapshot.objects {
+        for content in snapshot
+            .objects
+            .iter()
+            .filter(|o| ENTITY_TYPES.contains(&o.obj.kind.as_str()))
+        {
             let name: String = content.get_opt("name")?.unwrap_or_default();
             let parent: Option<ManagedObjectReference> = content.get_opt("parent")?;
             entities.insert(content.obj.clone(), Entity { name, parent });

@@ -13,6 +13,7 @@
 //! | [`mo`] | typed property sets of inventory objects |
 //! | [`task`] | waiting for tasks with `WaitForUpdatesEx` |
 //! | [`finder`] | govc-compatible inventory paths and globs |
+//! | [`preflight`] | EKS Anywhere's vSphere preflight checks |
 //! | [`rest`] | vAPI sessions and tagging |
 //!
 //! ```no_run
@@ -30,6 +31,7 @@ pub mod config;
 mod error;
 pub mod finder;
 pub mod mo;
+pub mod preflight;
 pub mod property;
 pub mod rest;
 pub mod session;
