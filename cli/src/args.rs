@@ -23,6 +23,8 @@ pub enum Command {
     Ls(LsArgs),
     /// Find inventory objects by type and name (govc find).
     Find(FindArgs),
+    /// Run EKS Anywhere's vSphere preflight checks on a cluster config.
+    Validate(ValidateArgs),
 }
 
 /// Where the server is and how to trust it.
@@ -125,6 +127,41 @@ pub struct FindArgs {
     pub long: bool,
     /// Where to start (default: /).
     pub root: Option<String>,
+}
+
+/// `vsctl validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Session options; -u, -k and --thumbprint override the datacenter config.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// EKS Anywhere cluster config (Cluster, VSphereDatacenterConfig, VSphereMachineConfig documents).
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+    /// Do not probe whether the control-plane IP is in use.
+    #[arg(long = "skip-ip-check")]
+    pub skip_ip_check: bool,
+    /// Require the eksdRelease:NAME tag on templates (e.g. kubernetes-1-31-eks-8).
+    #[arg(long = "eksd-release")]
+    pub eksd_release: Option<String>,
+    /// Plain mode (no file): the datacenter.
+    #[arg(id = "plain_datacenter", long = "datacenter", conflicts_with = "file")]
+    pub plain_datacenter: Option<String>,
+    /// Plain mode: the network.
+    #[arg(long = "network", conflicts_with = "file")]
+    pub network: Option<String>,
+    /// Plain mode: the datastore.
+    #[arg(long = "datastore", conflicts_with = "file")]
+    pub datastore: Option<String>,
+    /// Plain mode: the VM folder.
+    #[arg(long = "folder", conflicts_with = "file")]
+    pub folder: Option<String>,
+    /// Plain mode: the resource pool.
+    #[arg(long = "resource-pool", conflicts_with = "file")]
+    pub resource_pool: Option<String>,
+    /// Plain mode: the template.
+    #[arg(long = "template", conflicts_with = "file")]
+    pub template: Option<String>,
 }
 
 /// govc's boolean environment values: `1` or `true` turn it on; empty, `0`
@@ -234,6 +271,12 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Find(f) if f.kind.as_deref() == Some("m") && f.root.as_deref() == Some("/DC0"))
         );
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

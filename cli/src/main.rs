@@ -101,6 +101,7 @@ fn verbosity(command: &Command) -> u8 {
         Command::AboutCert(a) => a.server.verbose,
         Command::Ls(a) => a.session.server.verbose,
         Command::Find(a) => a.session.server.verbose,
+        Command::Validate(a) => a.session.server.verbose,
     }
 }
 
@@ -124,6 +125,7 @@ async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::AboutCert(a) => commands::about_cert::run(a).await,
         Command::Ls(a) => commands::inventory::ls(a).await,
         Command::Find(a) => commands::inventory::find(a).await,
+        Command::Validate(a) => commands::validate::run(a).await,
     }
 }
 

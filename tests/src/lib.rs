@@ -255,3 +255,261 @@ pub fn vsctl_binary() -> PathBuf {
     target.push("vsctl");
     target
 }
+
+/// Simulator set-ups the preflight tests share: templates, roles and a
+/// cluster config adapted to the VPX inventory.
+pub mod fixtures {
+    use serde::{Deserialize, Serialize};
+    use vsphere_client::finder::{Finder, InventoryKind};
+    use vsphere_client::mo::VirtualMachine;
+    use vsphere_client::rest::{Cardinality, CategorySpec, TagSpec};
+    use vsphere_client::types::This;
+    use vsphere_client::{property, task, Client, ManagedObjectReference};
+
+    use crate::Simulator;
+
+    #[derive(Serialize)]
+    struct CreateSnapshot<'a> {
+        #[serde(rename = "_this")]
+        this: &'a ManagedObjectReference,
+        name: &'a str,
+        memory: bool,
+        quiesce: bool,
+    }
+
+    /// Turns a simulator VM into an EKS Anywhere-style template: powered
+    /// off, snapshot `root` (when `snapshot`), marked as a template, with the
+    /// given `category:value` tags attached. Returns its inventory path and
+    /// its largest disk in GiB (rounded up).
+    pub async fn make_template(
+        client: &Client,
+        vm_name: &str,
+        snapshot: bool,
+        tags: &[&str],
+    ) -> (String, u64) {
+        let finder = Finder::load(client, None).await.expect("inventory");
+        let vm = finder
+            .find_one(InventoryKind::VirtualMachine, vm_name)
+            .expect("VM");
+        let t = task::start_task(client, "PowerOffVM_Task", &This { this: &vm.obj })
+            .await
+            .expect("power off");
+        task::wait_for_task(client, &t, "power off", |_| {})
+            .await
+            .expect("powered off");
+        if snapshot {
+            let t = task::start_task(
+                client,
+                "CreateSnapshot_Task",
+                &CreateSnapshot {
+                    this: &vm.obj,
+                    name: "root",
+                    memory: false,
+                    quiesce: false,
+                },
+            )
+            .await
+            .expect("snapshot");
+            task::wait_for_task(client, &t, "snapshot", |_| {})
+                .await
+                .expect("snapshot taken");
+        }
+        client
+            .invoke("MarkAsTemplate", &This { this: &vm.obj })
+            .await
+            .expect("mark as template");
+        attach_tags(client, &vm.obj, tags).await;
+        let props: Vec<VirtualMachine> =
+            property::retrieve_objects(client, std::slice::from_ref(&vm.obj))
+                .await
+                .expect("template properties");
+        let largest = props[0]
+            .disks()
+            .filter_map(|d| d.disk_capacity_bytes())
+            .max()
+            .unwrap_or(0);
+        (vm.path, (largest as u64).div_ceil(1 << 30))
+    }
+
+    /// Attaches `category:value` tags, creating categories and tags as needed.
+    pub async fn attach_tags(client: &Client, obj: &ManagedObjectReference, tags: &[&str]) {
+        let rest = client.rest_session().await.expect("REST session");
+        for tag in tags {
+            let category_name = tag.split(':').next().expect("category");
+            let category = match rest.find_category(category_name).await {
+                Ok(c) => c,
+                Err(_) => {
+                    let id = rest
+                        .create_category(&CategorySpec {
+                            name: category_name.into(),
+                            description: String::new(),
+                            cardinality: Cardinality::Single,
+                            associable_types: vec!["VirtualMachine".into()],
+                        })
+                        .await
+                        .expect("create category");
+                    rest.get_category(&id).await.expect("category")
+                }
+            };
+            let tag_id = match rest.find_tag(&category, tag).await {
+                Ok(t) => t.id,
+                Err(_) => rest
+                    .create_tag(&TagSpec {
+                        name: tag.to_string(),
+                        description: String::new(),
+                        category_id: category.id.clone(),
+                    })
+                    .await
+                    .expect("create tag"),
+            };
+            rest.attach_tag(&tag_id, obj).await.expect("attach tag");
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Role {
+        role_id: i32,
+        name: String,
+        #[serde(default)]
+        privilege: Vec<String>,
+    }
+
+    #[derive(Serialize)]
+    struct UpdateAuthorizationRole<'a> {
+        #[serde(rename = "_this")]
+        this: &'a ManagedObjectReference,
+        #[serde(rename = "roleId")]
+        role_id: i32,
+        #[serde(rename = "newName")]
+        new_name: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct AddAuthorizationRole<'a> {
+        #[serde(rename = "_this")]
+        this: &'a ManagedObjectReference,
+        name: &'a str,
+        #[serde(rename = "privIds")]
+        priv_ids: &'a [String],
+    }
+
+    /// Takes privileges away from the test user. The simulator answers
+    /// FetchUserPrivilegeOnEntities with the role named "Admin" for any
+    /// user: rename the built-in Administrator role (id -1, which still
+    /// defines every privilege) and add a role named "Admin" without `without`.
+    pub async fn restrict_user_privileges(client: &Client, without: &[&str]) {
+        let auth = client
+            .service_content()
+            .authorization_manager
+            .clone()
+            .expect("AuthorizationManager");
+        let roles: Vec<Role> = property::retrieve_one(client, &auth, &["roleList"])
+            .await
+            .expect("roles")
+            .get_list("roleList")
+            .expect("role list");
+        let administrator = roles
+            .iter()
+            .find(|r| r.role_id == -1 && r.name == "Admin")
+            .expect("Administrator role");
+        let kept: Vec<String> = administrator
+            .privilege
+            .iter()
+            .filter(|p| !without.contains(&p.as_str()))
+            .cloned()
+            .collect();
+        client
+            .invoke(
+                "UpdateAuthorizationRole",
+                &UpdateAuthorizationRole {
+                    this: &auth,
+                    role_id: administrator.role_id,
+                    new_name: "Administrator",
+                },
+            )
+            .await
+            .expect("rename the Administrator role");
+        client
+            .invoke(
+                "AddAuthorizationRole",
+                &AddAuthorizationRole {
+                    this: &auth,
+                    name: "Admin",
+                    priv_ids: &kept,
+                },
+            )
+            .await
+            .expect("add the restricted role");
+    }
+
+    /// An EKS Anywhere cluster config for the simulator's VPX inventory:
+    /// Ubuntu machines on LocalDS_0 in the DC0_C0 cluster, cloned from
+    /// `template` with `disk_gib` disks, external etcd, endpoint 127.0.0.1.
+    pub fn cluster_yaml(sim: &Simulator, template: &str, disk_gib: u64) -> String {
+        format!(
+            r#"apiVersion: anywhere.eks.amazonaws.com/v1alpha1
+kind: Cluster
+metadata:
+  name: sim
+spec:
+  controlPlaneConfiguration:
+    count: 1
+    endpoint:
+      host: 127.0.0.1
+    machineGroupRef: {{kind: VSphereMachineConfig, name: sim-cp}}
+  datacenterRef: {{kind: VSphereDatacenterConfig, name: sim}}
+  externalEtcdConfiguration:
+    count: 1
+    machineGroupRef: {{kind: VSphereMachineConfig, name: sim-cp}}
+  workerNodeGroupConfigurations:
+  - name: md-0
+    count: 2
+    machineGroupRef: {{kind: VSphereMachineConfig, name: sim-worker}}
+  kubernetesVersion: "1.31"
+---
+apiVersion: anywhere.eks.amazonaws.com/v1alpha1
+kind: VSphereDatacenterConfig
+metadata:
+  name: sim
+spec:
+  server: "{server}"
+  datacenter: DC0
+  network: VM Network
+  thumbprint: "{thumbprint}"
+---
+apiVersion: anywhere.eks.amazonaws.com/v1alpha1
+kind: VSphereMachineConfig
+metadata:
+  name: sim-cp
+spec:
+  datastore: LocalDS_0
+  folder: ""
+  resourcePool: /DC0/host/DC0_C0/Resources
+  template: {template}
+  diskGiB: {disk_gib}
+  memoryMiB: 128
+  numCPUs: 2
+  osFamily: ubuntu
+  users:
+  - name: capv
+---
+apiVersion: anywhere.eks.amazonaws.com/v1alpha1
+kind: VSphereMachineConfig
+metadata:
+  name: sim-worker
+spec:
+  datastore: /DC0/datastore/LocalDS_0
+  folder: /DC0/vm
+  resourcePool: DC0_C0/Resources
+  template: {template}
+  diskGiB: {disk_gib}
+  memoryMiB: 256
+  numCPUs: 2
+  osFamily: ubuntu
+"#,
+            server = sim.host_port(),
+            thumbprint = sim.cert().fingerprints().sha1,
+        )
+    }
+}

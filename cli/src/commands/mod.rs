@@ -2,3 +2,4 @@
 
 pub mod about_cert;
 pub mod inventory;
+pub mod validate;

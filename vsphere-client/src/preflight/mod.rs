@@ -35,7 +35,6 @@ use crate::config::ConnectionSettings;
 use crate::error::Error;
 use crate::finder::{FindError, Finder, Inventory, InventoryElement, InventoryKind};
 use crate::mo::{DatastoreSummary, ResourceAllocationInfo, VirtualMachine};
-use crate::property::ArrayOf;
 use crate::session::Client;
 use crate::tls::{query_certificate, RootSource, Thumbprint, TlsError, TlsPolicy};
 use crate::types::ManagedObjectReference;
@@ -408,6 +407,17 @@ struct AuthorizationPrivilege {
     priv_id: String,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizationRole {
+    role_id: i32,
+    #[serde(default)]
+    privilege: Vec<String>,
+}
+
+/// vCenter's built-in Administrator role, which holds every privilege.
+const ADMINISTRATOR_ROLE_ID: i32 = -1;
+
 #[derive(Serialize)]
 struct FetchUserPrivilegeOnEntities<'a> {
     #[serde(rename = "_this")]
@@ -515,7 +525,9 @@ impl<'a> ServerChecks<'a> {
         checks.network(dc_config, report);
         let placements = checks.machine_placements(plan, report);
         let templates = checks.templates(plan, options, report).await;
-        checks.capacity(plan, &placements, report);
+        if !plan.plain {
+            checks.capacity(&placements, report);
+        }
         checks.control_plane_ip(plan, options, report).await;
         checks.privileges(settings, report).await;
         let _ = templates;
@@ -866,6 +878,7 @@ impl<'a> ServerChecks<'a> {
             let os_families: BTreeSet<String> = machines
                 .iter()
                 .map(|m| m.config.spec.os_family.to_lowercase())
+                .filter(|f| !f.is_empty())
                 .collect();
             let mut required: Vec<String> = os_families.iter().map(|f| format!("os:{f}")).collect();
             if let Some(release) = &options.eksd_release {
@@ -876,7 +889,7 @@ impl<'a> ServerChecks<'a> {
                     let attached = attached.cloned().unwrap_or_default();
                     let missing: Vec<&String> =
                         required.iter().filter(|t| !attached.contains(*t)).collect();
-                    if missing.is_empty() {
+                    if missing.is_empty() && !required.is_empty() {
                         report.pass(
                             "Template tags",
                             object.clone(),
@@ -941,8 +954,7 @@ impl<'a> ServerChecks<'a> {
     }
 
     /// Datastore space and resource-pool memory for everything placed there.
-    fn capacity(&self, plan: &plan::Plan, placements: &[plan::Placement], report: &mut Report) {
-        let _ = plan;
+    fn capacity(&self, placements: &[plan::Placement], report: &mut Report) {
         let mut disk: BTreeMap<ManagedObjectReference, (String, i64, Vec<String>)> =
             BTreeMap::new();
         let mut memory: BTreeMap<ManagedObjectReference, (String, i64, Vec<String>)> =
@@ -1242,7 +1254,7 @@ async fn read_inventory(client: &Client) -> crate::Result<Snapshot> {
         .with_paths("Datastore", &["summary"])
         .with_paths("ResourcePool", &["config.memoryAllocation"]);
     if let Some(auth) = client.service_content().authorization_manager.clone() {
-        query = query.also(auth, &["privilegeList"]);
+        query = query.also(auth, &["privilegeList", "roleList"]);
     }
     let snapshot = query.run(client).await?;
     let mut datastores = BTreeMap::new();
@@ -1262,10 +1274,20 @@ async fn read_inventory(client: &Client) -> crate::Result<Snapshot> {
                 );
             }
             "AuthorizationManager" => {
-                server_privileges = o
-                    .get_opt::<ArrayOf<AuthorizationPrivilege>>("privilegeList")?
-                    .map(|a| a.items.into_iter().map(|p| p.priv_id).collect())
-                    .unwrap_or_default();
+                // vCenter lists every privilege it defines; the simulator
+                // leaves the list empty, but its Administrator role (like
+                // vCenter's) holds every defined privilege.
+                let listed = o.get_list::<AuthorizationPrivilege>("privilegeList")?;
+                let administrator = o
+                    .get_list::<AuthorizationRole>("roleList")?
+                    .into_iter()
+                    .filter(|r| r.role_id == ADMINISTRATOR_ROLE_ID)
+                    .flat_map(|r| r.privilege);
+                server_privileges = listed
+                    .into_iter()
+                    .map(|p| p.priv_id)
+                    .chain(administrator)
+                    .collect();
             }
             _ => {}
         }

@@ -113,6 +113,8 @@ impl ClusterConfig {
 
 /// The cluster's demands, after the config-only checks.
 pub(super) struct Plan {
+    /// Built from plain flags: no machine sizes, so no capacity checks.
+    pub plain: bool,
     pub cluster_name: String,
     pub machines: Vec<MachineUse>,
     pub endpoint_ip: Option<IpAddr>,
@@ -225,6 +227,7 @@ impl Plan {
             _ => None,
         };
         Plan {
+            plain: config.plain,
             cluster_name: cluster.metadata.name.clone(),
             machines,
             endpoint_ip,
