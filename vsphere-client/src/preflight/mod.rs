@@ -1300,3 +1300,185 @@ async fn read_inventory(client: &Client) -> crate::Result<Snapshot> {
         server_privileges,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mo::{
+        VirtualDevice, VirtualMachineSnapshotInfo, VirtualMachineSnapshotTree,
+        VirtualMachineSummary,
+    };
+
+    fn template(disks_gib: &[i64], snapshot: bool) -> VirtualMachine {
+        VirtualMachine {
+            obj: ManagedObjectReference::new("VirtualMachine", "vm-1"),
+            name: "t".into(),
+            parent: None,
+            resource_pool: None,
+            template: true,
+            uuid: None,
+            instance_uuid: None,
+            devices: disks_gib
+                .iter()
+                .enumerate()
+                .map(|(i, gib)| VirtualDevice {
+                    kind: "VirtualDisk".into(),
+                    key: 2000 + i as i32,
+                    capacity_in_bytes: Some(gib * GIB),
+                    ..Default::default()
+                })
+                .collect(),
+            snapshot: snapshot.then(|| VirtualMachineSnapshotInfo {
+                current_snapshot: None,
+                root_snapshot_list: vec![VirtualMachineSnapshotTree {
+                    snapshot: ManagedObjectReference::new("VirtualMachineSnapshot", "snapshot-1"),
+                    name: "root".into(),
+                    description: String::new(),
+                    id: 1,
+                    create_time: String::new(),
+                    child_snapshot_list: vec![],
+                }],
+            }),
+            power_state: None,
+            guest_net: vec![],
+            summary: VirtualMachineSummary::default(),
+        }
+    }
+
+    fn machine(os: &str, disk_gib: Option<u64>, clone_mode: &str) -> MachineUse {
+        MachineUse {
+            config: VSphereMachineConfig {
+                metadata: ObjectMeta {
+                    name: "m".into(),
+                    ..Default::default()
+                },
+                spec: VSphereMachineConfigSpec {
+                    os_family: os.into(),
+                    disk_gib,
+                    clone_mode: clone_mode.into(),
+                    ..Default::default()
+                },
+            },
+            count: 1,
+        }
+    }
+
+    fn checks(m: &MachineUse, vm: &VirtualMachine) -> Vec<(String, CheckStatus, String)> {
+        let mut report = Report::default();
+        disks_and_clone_mode(m, vm, "/DC0/vm/t", &mut report);
+        report
+            .checks
+            .into_iter()
+            .map(|c| (c.name, c.status, c.message))
+            .collect()
+    }
+
+    #[test]
+    fn bottlerocket_layouts() {
+        for disks in [&[2, 20][..], &[22][..]] {
+            let c = checks(&machine("bottlerocket", None, ""), &template(disks, true));
+            assert_eq!(c[0].1, CheckStatus::Passed, "{disks:?}: {c:?}");
+        }
+        let c = checks(&machine("bottlerocket", None, ""), &template(&[16], true));
+        assert_eq!(c[0].1, CheckStatus::Failed);
+        assert!(c[0].2.contains("got 16777216 KB"), "{}", c[0].2);
+        // Other families have no layout rule.
+        let c = checks(&machine("ubuntu", None, ""), &template(&[16], true));
+        assert!(c.iter().all(|(name, ..)| name != "Bottlerocket disk"));
+    }
+
+    #[test]
+    fn clone_modes() {
+        let status = |m: MachineUse, vm: VirtualMachine| {
+            checks(&m, &vm)
+                .into_iter()
+                .find(|(n, ..)| n == "Clone mode")
+                .expect("clone mode check")
+        };
+        let (_, s, msg) = status(machine("ubuntu", Some(22), ""), template(&[22], true));
+        assert_eq!(s, CheckStatus::Passed);
+        assert!(msg.contains("linkedClone will be used"));
+        let (_, _, msg) = status(machine("ubuntu", Some(40), ""), template(&[22], true));
+        assert!(
+            msg.contains("fullClone will be used (diskGiB differs"),
+            "{msg}"
+        );
+        let (_, s, msg) = status(
+            machine("ubuntu", Some(40), "linkedClone"),
+            template(&[22], true),
+        );
+        assert_eq!(s, CheckStatus::Failed);
+        assert!(msg.contains("diskGiB cannot be customized"), "{msg}");
+        let (_, s, msg) = status(
+            machine("ubuntu", None, "linkedClone"),
+            template(&[22], false),
+        );
+        assert_eq!(s, CheckStatus::Failed);
+        assert!(msg.contains("has no snapshots"), "{msg}");
+        let (_, s, _) = status(
+            machine("ubuntu", Some(40), "fullClone"),
+            template(&[22], false),
+        );
+        assert_eq!(s, CheckStatus::Passed);
+        let (_, s, msg) = status(
+            machine("ubuntu", None, "instantClone"),
+            template(&[22], false),
+        );
+        assert_eq!(s, CheckStatus::Failed);
+        assert!(msg.contains("'instantClone' is invalid"));
+    }
+
+    #[test]
+    fn disk_below_the_template_is_a_warning() {
+        let c = checks(
+            &machine("ubuntu", Some(10), "fullClone"),
+            &template(&[22], false),
+        );
+        let disk = c
+            .iter()
+            .find(|(n, ..)| n == "Disk size")
+            .expect("disk size check");
+        assert_eq!(disk.1, CheckStatus::Warning);
+        assert_eq!(
+            disk.2,
+            "VSphereMachineConfig m DiskGiB cannot be less than 22. Defaulting to 22."
+        );
+    }
+
+    #[test]
+    fn thumbprint_rules() {
+        let f = crate::tls::Fingerprints::of(b"certificate");
+        let with = |pin: Option<String>, insecure| ConnectionSettings {
+            thumbprint: pin,
+            insecure,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_thumbprint(&with(None, true), &f, false),
+            Ok(Some(TlsPolicy::Insecure))
+        );
+        assert_eq!(
+            check_thumbprint(&with(Some(f.sha1.to_string()), false), &f, false),
+            Ok(Some(TlsPolicy::Pinned(f.sha1.clone())))
+        );
+        assert!(matches!(
+            check_thumbprint(&with(None, false), &f, true),
+            Ok(Some(TlsPolicy::Verify(_)))
+        ));
+        let err = check_thumbprint(&with(None, false), &f, false).unwrap_err();
+        assert!(err.contains(&f.sha1.to_string()), "{err}");
+        let other = crate::tls::Fingerprints::of(b"other").sha1.to_string();
+        let err = check_thumbprint(&with(Some(other.clone()), false), &f, false).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "thumbprint mismatch detected, expected: {other}, actual: {}",
+                f.sha1
+            )
+        );
+        // The homelab example's redacted thumbprint is a clear error, not a panic.
+        let err =
+            check_thumbprint(&with(Some("**:89:91:5B".into()), false), &f, false).unwrap_err();
+        assert!(err.contains("is not a hex digit"), "{err}");
+    }
+}
