@@ -6,9 +6,12 @@
 
 use std::time::{Duration, Instant};
 
+use vsctl_tests::fixtures::{cluster_yaml, make_template};
 use vsctl_tests::Simulator;
 use vsphere_client::mo::{Datastore, DistributedVirtualPortgroup, Network, ResourcePool};
-use vsphere_client::property::InventoryQuery;
+use vsphere_client::property::{
+    self, ContainerView, InventoryQuery, ObjectSpec, PropertyFilterSpec, PropertySpec,
+};
 use vsphere_client::tls::{query_certificate, RootSource};
 use vsphere_client::Client;
 
@@ -32,7 +35,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn report(name: &str, runs: usize, s: &Stats, extra: &str) {
+fn report_row(name: &str, runs: usize, s: &Stats, extra: &str) {
     println!(
         "| {name} | {runs} | {} | {} | {} | {extra} |",
         ms(s.median),
@@ -67,7 +70,7 @@ fn main() {
             samples.push(start.elapsed());
             assert!(!info.thumbprint_sha1.is_empty());
         }
-        report(
+        report_row(
             "certificate query (TCP connect + one TLS handshake), in process",
             runs,
             &stats(samples),
@@ -94,11 +97,94 @@ fn main() {
             objects = snapshot.objects.len();
             client.logout().await.expect("logout");
         }
-        report(
+        report_row(
             "connect + login + one batched retrieval of every datastore, network, port group and pool",
             runs,
             &stats(samples),
             &format!("{requests} HTTP requests, {objects} objects"),
         );
+
+        // The same types through a container view: more round trips, but
+        // the server only enumerates the types asked for.
+        let mut samples = Vec::with_capacity(runs);
+        let mut requests = 0;
+        let mut objects = 0;
+        for _ in 0..runs {
+            let start = Instant::now();
+            let client = Client::connect(&config).await.expect("connect");
+            let root = client.service_content().root_folder.clone();
+            let types: Vec<String> = ["Datastore", "Network", "DistributedVirtualPortgroup", "ResourcePool"]
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            let view = ContainerView::create(&client, &root, &types, true).await.expect("view");
+            let spec = PropertyFilterSpec {
+                prop_set: types.iter().map(|t| PropertySpec::new(t, &["name", "parent"])).collect(),
+                object_set: vec![ObjectSpec::view(view.view.clone())],
+            };
+            let found = property::retrieve(&client, &[spec]).await.expect("retrieve");
+            view.destroy(&client).await.expect("destroy view");
+            samples.push(start.elapsed());
+            requests = client.request_count();
+            objects = found.len();
+            client.logout().await.expect("logout");
+        }
+        report_row(
+            "same, through a container view (CreateContainerView, RetrievePropertiesEx, DestroyView)",
+            runs,
+            &stats(samples),
+            &format!("{requests} HTTP requests, {objects} objects"),
+        );
     });
+
+    // Whole-process `vsctl validate` on a config adapted to the simulator
+    // (bench/run builds the release binary and sets VSCTL_BIN).
+    let Some(vsctl) = std::env::var_os("VSCTL_BIN") else {
+        println!("(set VSCTL_BIN to a release vsctl to time `vsctl validate`)");
+        return;
+    };
+    let file = runtime.block_on(async {
+        let client = sim.client().await;
+        let (template, disk) = make_template(&client, "DC0_H0_VM1", true, &["os:ubuntu"]).await;
+        let file = sim.scratch_dir().join("cluster.yaml");
+        std::fs::write(&file, cluster_yaml(&sim, &template, disk)).expect("write config");
+        file
+    });
+    let command = |json: bool| {
+        let mut c = std::process::Command::new(&vsctl);
+        c.args(["validate", "--skip-ip-check", "-f"]).arg(&file);
+        if json {
+            c.arg("--json");
+        }
+        c.env_clear()
+            .env("EKSA_VSPHERE_USERNAME", vsctl_tests::USERNAME)
+            .env("EKSA_VSPHERE_PASSWORD", vsctl_tests::PASSWORD);
+        c
+    };
+    let report = command(true).output().expect("run vsctl validate");
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).expect("JSON report");
+    let validate_runs = runs / 4;
+    let mut samples = Vec::with_capacity(validate_runs);
+    for _ in 0..validate_runs {
+        let start = Instant::now();
+        let out = command(false).output().expect("run vsctl validate");
+        samples.push(start.elapsed());
+        assert!(out.status.success());
+    }
+    report_row(
+        "vsctl validate -f cluster.yaml --skip-ip-check (whole process; template with tags)",
+        validate_runs,
+        &stats(samples),
+        &format!(
+            "{} checks, {} requests after login ({} in all)",
+            json["checks"].as_array().map(Vec::len).unwrap_or(0),
+            json["requests_after_login"],
+            json["requests_total"]
+        ),
+    );
 }

@@ -31,8 +31,8 @@ async fn one_batched_retrieval_reads_datastores_networks_and_pools() {
         .run(&client)
         .await
         .unwrap();
-    // One RetrievePropertiesEx walking the tree from the root folder.
-    assert_eq!(client.request_count() - before, 1);
+    // CreateContainerView + RetrievePropertiesEx + DestroyView.
+    assert_eq!(client.request_count() - before, 3);
 
     let datastores = snapshot.all::<Datastore>().unwrap();
     let ds = datastores
@@ -219,7 +219,7 @@ async fn finder_resolves_govc_paths() {
     let finder = Finder::load(&client, None).await.unwrap();
     assert_eq!(
         client.request_count() - before,
-        1,
+        3,
         "one snapshot of the whole inventory"
     );
 

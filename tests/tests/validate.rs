@@ -139,12 +139,12 @@ async fn a_config_adapted_to_the_simulator_passes_every_check() {
         .find(|c| c.name == "Template tags")
         .unwrap();
     assert_eq!(tags.object.as_deref(), Some(template.as_str()));
-    // Inventory, template properties, privileges; the template tags take a
-    // REST session (/api probe, /rest login), one list, one read per tag and
-    // a logout.
+    // Inventory (view, retrieval, destroy), template properties, privileges;
+    // the template tags take a REST session (/api probe, /rest login), one
+    // list, one read per tag and a logout.
     assert_eq!(
         report.requests_after_login,
-        3 + 2 + 1 + 2 + 1,
+        5 + 2 + 1 + 2 + 1,
         "{}",
         show(&report)
     );
@@ -434,7 +434,7 @@ async fn the_homelab_example_reports_its_missing_machine_configs() {
         report.requests_after_login
     );
 
-    // Adapted to the simulator's names, every check runs, still in ≤ 4 requests.
+    // Adapted to the simulator's names, every check runs, in 4 requests.
     let adapted = text
         .replace("datacenter: \"Datacenter\"", "datacenter: \"DC0\"")
         .replace("datastore: \"datastore2\"", "datastore: \"LocalDS_0\"");
@@ -455,8 +455,8 @@ async fn the_homelab_example_reports_its_missing_machine_configs() {
     );
     assert_eq!(
         report.requests_after_login,
-        2,
-        "inventory and privileges:\n{}",
+        4,
+        "inventory (view, retrieval, destroy) and privileges:\n{}",
         show(&report)
     );
 }

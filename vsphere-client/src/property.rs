@@ -74,47 +74,6 @@ impl TraversalSpec {
             ..TraversalSpec::new(kind, path)
         }
     }
-
-    /// Every inventory object below a folder: folders, datacenters and their
-    /// four folders, compute resources' hosts and pools, child pools.
-    /// One `RetrievePropertiesEx` with these walks the whole tree.
-    pub fn whole_inventory() -> Vec<TraversalSpec> {
-        const NEXT: &[&str] = &[
-            "folder",
-            "storagePod",
-            "dcVm",
-            "dcHost",
-            "dcDatastore",
-            "dcNetwork",
-            "crHost",
-            "crPool",
-            "clusterHost",
-            "clusterPool",
-            "pool",
-            "vApp",
-        ];
-        vec![
-            TraversalSpec::named("folder", "Folder", "childEntity", NEXT),
-            TraversalSpec::named("storagePod", "StoragePod", "childEntity", NEXT),
-            TraversalSpec::named("dcVm", "Datacenter", "vmFolder", NEXT),
-            TraversalSpec::named("dcHost", "Datacenter", "hostFolder", NEXT),
-            TraversalSpec::named("dcDatastore", "Datacenter", "datastoreFolder", NEXT),
-            TraversalSpec::named("dcNetwork", "Datacenter", "networkFolder", NEXT),
-            TraversalSpec::named("crHost", "ComputeResource", "host", NEXT),
-            TraversalSpec::named("crPool", "ComputeResource", "resourcePool", NEXT),
-            // Subtypes are listed too: not every server applies a
-            // supertype's traversal to them.
-            TraversalSpec::named("clusterHost", "ClusterComputeResource", "host", NEXT),
-            TraversalSpec::named(
-                "clusterPool",
-                "ClusterComputeResource",
-                "resourcePool",
-                NEXT,
-            ),
-            TraversalSpec::named("pool", "ResourcePool", "resourcePool", NEXT),
-            TraversalSpec::named("vApp", "VirtualApp", "resourcePool", NEXT),
-        ]
-    }
 }
 
 /// `SelectionSpec`: a reference, by name, to a [`TraversalSpec`].
@@ -155,15 +114,6 @@ impl ObjectSpec {
             obj,
             skip: false,
             select_set: Vec::new(),
-        }
-    }
-
-    /// The root folder and everything below it, in one retrieval.
-    pub fn whole_inventory(root: ManagedObjectReference) -> Self {
-        ObjectSpec {
-            obj: root,
-            skip: false,
-            select_set: TraversalSpec::whole_inventory(),
         }
     }
 
@@ -455,7 +405,7 @@ impl ContainerView {
     }
 }
 
-/// Several types' properties read from the whole inventory tree in one
+/// Several types' properties read from one container view in one
 /// `RetrievePropertiesEx`: the batching later layers count on.
 ///
 /// ```no_run
@@ -502,19 +452,29 @@ impl InventoryQuery {
         self
     }
 
-    /// Walks the tree below the root with a traversal spec and reads every
-    /// property set in one `RetrievePropertiesEx` (plus a continuation per
-    /// further page): one round trip for any number of types.
+    /// Creates a container view of the types asked for, reads every
+    /// property set (and the extra objects) in one paged retrieval, and
+    /// destroys the view: three round trips for any number of types.
     pub async fn run(&self, client: &Client) -> Result<InventorySnapshot> {
-        let mut object_set = vec![ObjectSpec::whole_inventory(self.root.clone())];
+        let extra_kinds: Vec<&str> = self.extra.iter().map(|o| o.kind.as_str()).collect();
+        let types: Vec<String> = self
+            .specs
+            .iter()
+            .map(|s| s.kind.clone())
+            .filter(|k| !extra_kinds.contains(&k.as_str()))
+            .collect();
+        let view = ContainerView::create(client, &self.root, &types, true).await?;
+        let mut object_set = vec![ObjectSpec::view(view.view.clone())];
         object_set.extend(self.extra.iter().cloned().map(ObjectSpec::object));
         let spec = PropertyFilterSpec {
             prop_set: self.specs.clone(),
             object_set,
         };
-        Ok(InventorySnapshot {
-            objects: retrieve(client, &[spec]).await?,
-        })
+        let result = retrieve(client, &[spec]).await;
+        let destroyed = view.destroy(client).await;
+        let objects = result?;
+        destroyed?;
+        Ok(InventorySnapshot { objects })
     }
 
     /// Also reads `paths` of one more object (outside the tree, e.g. the
