@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use vsctl_tests::fixtures::{cluster_yaml, make_template};
 use vsctl_tests::Simulator;
 use vsphere_client::mo::{Datastore, DistributedVirtualPortgroup, Network, ResourcePool};
-use vsphere_client::property::{
-    self, ContainerView, InventoryQuery, ObjectSpec, PropertyFilterSpec, PropertySpec,
-};
+use vsphere_client::property::InventoryQuery;
 use vsphere_client::tls::{query_certificate, RootSource};
 use vsphere_client::Client;
 
@@ -99,38 +97,6 @@ fn main() {
         }
         report_row(
             "connect + login + one batched retrieval of every datastore, network, port group and pool",
-            runs,
-            &stats(samples),
-            &format!("{requests} HTTP requests, {objects} objects"),
-        );
-
-        // The same types through a container view: more round trips, but
-        // the server only enumerates the types asked for.
-        let mut samples = Vec::with_capacity(runs);
-        let mut requests = 0;
-        let mut objects = 0;
-        for _ in 0..runs {
-            let start = Instant::now();
-            let client = Client::connect(&config).await.expect("connect");
-            let root = client.service_content().root_folder.clone();
-            let types: Vec<String> = ["Datastore", "Network", "DistributedVirtualPortgroup", "ResourcePool"]
-                .iter()
-                .map(|t| t.to_string())
-                .collect();
-            let view = ContainerView::create(&client, &root, &types, true).await.expect("view");
-            let spec = PropertyFilterSpec {
-                prop_set: types.iter().map(|t| PropertySpec::new(t, &["name", "parent"])).collect(),
-                object_set: vec![ObjectSpec::view(view.view.clone())],
-            };
-            let found = property::retrieve(&client, &[spec]).await.expect("retrieve");
-            view.destroy(&client).await.expect("destroy view");
-            samples.push(start.elapsed());
-            requests = client.request_count();
-            objects = found.len();
-            client.logout().await.expect("logout");
-        }
-        report_row(
-            "same, through a container view (CreateContainerView, RetrievePropertiesEx, DestroyView)",
             runs,
             &stats(samples),
             &format!("{requests} HTTP requests, {objects} objects"),

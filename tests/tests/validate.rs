@@ -340,6 +340,26 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
     assert!(thumbprint
         .message
         .contains("thumbprint is required for secure mode with self-signed certificates"));
+
+    // A govc known-hosts entry pins the server, as for every vsctl command.
+    let known_hosts = sim.scratch_dir().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
+    )
+    .unwrap();
+    let config = ClusterConfig::parse(&no_thumbprint, "cluster.yaml").unwrap();
+    let pinned = ConnectionSettings {
+        known_hosts: vec![known_hosts],
+        ..settings()
+    };
+    let report = validate(&config, &pinned, &options()).await;
+    let thumbprint = report
+        .checks
+        .iter()
+        .find(|c| c.name == "Thumbprint")
+        .unwrap();
+    assert_eq!(thumbprint.status, CheckStatus::Passed, "{}", show(&report));
     assert!(thumbprint
         .message
         .contains(&sim.cert().fingerprints().sha1.to_string()));

@@ -265,6 +265,18 @@ async fn connect(
         "Connected to server",
     );
 
+    if effective.thumbprint.as_deref().is_none_or(str::is_empty) {
+        // As for every vsctl command: a govc known-hosts entry pins the server.
+        match crate::tls::KnownHosts::load(&effective.known_hosts) {
+            Ok(hosts) => {
+                effective.thumbprint = hosts.pin_for(&url.host_port()).map(|p| p.to_string())
+            }
+            Err(e) => {
+                report.fail("Thumbprint", None, e.to_string());
+                return None;
+            }
+        }
+    }
     let thumbprint_check =
         check_thumbprint(&effective, &certificate.fingerprints, certificate.verified);
     let policy = match &thumbprint_check {
@@ -386,7 +398,8 @@ fn check_thumbprint(
         None if verified => Ok(Some(TlsPolicy::Verify(RootSource::System))),
         None => Err(format!(
             "thumbprint is required for secure mode with self-signed certificates: set the VSphereDatacenterConfig's \
-             thumbprint to the server's SHA-1 thumbprint {} (vsctl about.cert -k -thumbprint), or set insecure: true",
+             thumbprint (or pass --thumbprint, or add a GOVC_TLS_KNOWN_HOSTS entry) to the server's SHA-1 thumbprint {} \
+             (vsctl about.cert -k -thumbprint), or set insecure: true",
             actual.sha1
         )),
     }
@@ -830,12 +843,12 @@ impl<'a> ServerChecks<'a> {
         for machine in plan
             .machines
             .iter()
-            .filter(|m| m.config.spec.template.is_empty())
+            .filter(|m| !plan.plain && m.config.spec.template.is_empty())
         {
             report.warn(
                 "Template",
                 Some(format!("VSphereMachineConfig {}: template", machine.config.metadata.name)),
-                "no template: EKS Anywhere will import one (vsctl import-ova --template imports it beforehand)",
+                "no template: EKS Anywhere will import the Bottlerocket OVA of the cluster's release",
             );
         }
         if by_path.is_empty() {
