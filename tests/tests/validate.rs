@@ -11,6 +11,13 @@ use vsphere_client::Password;
 
 const EKSD: &str = "kubernetes-1-31-eks-8";
 
+#[derive(serde::Serialize)]
+struct CreateFolder<'a> {
+    #[serde(rename = "_this")]
+    this: &'a vsphere_client::ManagedObjectReference,
+    name: &'a str,
+}
+
 fn settings() -> ConnectionSettings {
     ConnectionSettings {
         username: Some(USERNAME.into()),
@@ -249,6 +256,53 @@ async fn each_broken_thing_fails_with_its_object_named() {
         check.message
     );
 
+    let big_machines = yaml.replace("memoryMiB: 256", "memoryMiB: 999999");
+    let report = run(&big_machines, &opts).await;
+    let check = single_failure(
+        &report,
+        "Resource pool memory",
+        "/DC0/host/DC0_C0/Resources",
+    );
+    assert!(
+        check
+            .message
+            .contains("not enough memory available in resource pool"),
+        "{}",
+        check.message
+    );
+
+    // A datastore path that names a folder, not a datastore.
+    let client = sim.client().await;
+    let dc = vsphere_client::finder::Finder::load(&client, None)
+        .await
+        .unwrap();
+    let datastore_folder = dc
+        .find_one(
+            vsphere_client::finder::InventoryKind::Folder,
+            "/DC0/datastore",
+        )
+        .unwrap();
+    client
+        .invoke(
+            "CreateFolder",
+            &CreateFolder {
+                this: &datastore_folder.obj,
+                name: "ds-group",
+            },
+        )
+        .await
+        .unwrap();
+    let folder_as_datastore = yaml.replacen("datastore: LocalDS_0", "datastore: ds-group", 1);
+    let report = run(&folder_as_datastore, &opts).await;
+    let check = single_failure(&report, "Datastore", "/DC0/datastore/ds-group");
+    assert!(
+        check
+            .message
+            .starts_with("valid path, but '/DC0/datastore/ds-group' is not a datastore"),
+        "{}",
+        check.message
+    );
+
     let missing_machine = yaml.replacen("name: sim-worker}", "name: sim-workers}", 1);
     let report = run(&missing_machine, &opts).await;
     single_failure(
@@ -257,7 +311,6 @@ async fn each_broken_thing_fails_with_its_object_named() {
         "cannot find VSphereMachineConfig sim-workers for worker nodes",
     );
 
-    let client = sim.client().await;
     restrict_user_privileges(&client, &["Datastore.AllocateSpace"]).await;
     let report = run(&yaml, &opts).await;
     // The simulator grants the same privileges on every object, so the

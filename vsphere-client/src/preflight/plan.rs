@@ -337,3 +337,98 @@ fn same_os_family_with_external_etcd(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::CheckStatus;
+
+    fn plan_report(machine_spec: &str, endpoint: &str) -> Report {
+        let yaml = format!(
+            "kind: Cluster\nmetadata: {{name: c}}\nspec:\n  controlPlaneConfiguration:\n    endpoint: {{host: \"{endpoint}\"}}\n    \
+             machineGroupRef: {{kind: VSphereMachineConfig, name: m}}\n  datacenterRef: {{kind: VSphereDatacenterConfig, name: dc}}\n---\n\
+             kind: VSphereDatacenterConfig\nmetadata: {{name: dc}}\nspec: {{server: vc, datacenter: DC0, network: VM Network}}\n---\n\
+             kind: VSphereMachineConfig\nmetadata: {{name: m}}\nspec: {machine_spec}\n"
+        );
+        let config = ClusterConfig::parse(&yaml, "c.yaml").expect("parses");
+        let mut report = Report::default();
+        Plan::new(&config, &PreflightOptions::default(), &mut report);
+        report
+    }
+
+    fn failed(report: &Report) -> Vec<String> {
+        report
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Failed)
+            .map(|c| c.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_config_passes_the_config_rules() {
+        let r = plan_report(
+            "{datastore: ds, resourcePool: p, osFamily: bottlerocket, users: [{name: ec2-user}]}",
+            "10.0.0.10",
+        );
+        assert!(failed(&r).is_empty(), "{:?}", r.checks);
+    }
+
+    #[test]
+    fn bottlerocket_requires_ec2_user() {
+        let r = plan_report(
+            "{datastore: ds, resourcePool: p, osFamily: bottlerocket, users: [{name: capv}]}",
+            "10.0.0.10",
+        );
+        assert_eq!(
+            failed(&r),
+            ["users[0].name capv is invalid. Please use 'ec2-user' for Bottlerocket"]
+        );
+    }
+
+    #[test]
+    fn os_family_and_required_fields() {
+        let r = plan_report("{osFamily: windows}", "10.0.0.10");
+        assert_eq!(
+            failed(&r),
+            ["VSphereMachineConfig m datastore is not set or is empty; VSphereMachineConfig m VM resourcePool is not set or is empty; \
+              osFamily 'windows' is not supported: use bottlerocket, ubuntu or redhat"]
+        );
+    }
+
+    #[test]
+    fn the_endpoint_must_be_an_ip_address() {
+        let r = plan_report(
+            "{datastore: ds, resourcePool: p, osFamily: ubuntu}",
+            "cp.example.com",
+        );
+        let f = failed(&r);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].starts_with(
+                "cluster controlPlaneConfiguration.Endpoint.Host is invalid: \"cp.example.com\""
+            ),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn machines_are_counted_per_config() {
+        let yaml = "kind: Cluster\nmetadata: {name: c}\nspec:\n  controlPlaneConfiguration: {count: 3, machineGroupRef: {name: m}}\n  \
+                    externalEtcdConfiguration: {machineGroupRef: {name: m}}\n  workerNodeGroupConfigurations:\n  - {count: 2, machineGroupRef: {name: w}}\n  \
+                    - {count: 4, machineGroupRef: {name: w}}\n  datacenterRef: {name: dc}\n---\nkind: VSphereDatacenterConfig\nmetadata: {name: dc}\n---\n\
+                    kind: VSphereMachineConfig\nmetadata: {name: m}\n---\nkind: VSphereMachineConfig\nmetadata: {name: w}\n";
+        let config = ClusterConfig::parse(yaml, "c.yaml").expect("parses");
+        let plan = Plan::new(
+            &config,
+            &PreflightOptions::default(),
+            &mut Report::default(),
+        );
+        let counts: Vec<(String, u32)> = plan
+            .machines
+            .iter()
+            .map(|m| (m.config.metadata.name.clone(), m.count))
+            .collect();
+        assert_eq!(counts, [("m".to_string(), 4), ("w".to_string(), 6)]);
+    }
+}
