@@ -546,6 +546,22 @@ impl<'a> ServerChecks<'a> {
         let _ = templates;
     }
 
+    /// A network, datastore or pool was found: the user's eks-user
+    /// privileges on it are checked later, and the check passes.
+    fn validated(
+        &mut self,
+        check: &str,
+        object: String,
+        found: &InventoryElement,
+        report: &mut Report,
+    ) {
+        self.privilege_targets.insert(
+            found.obj.clone(),
+            (found.path.clone(), PrivilegeSet::EksUser),
+        );
+        report.pass(check, Some(object), format!("{check} validated"));
+    }
+
     fn dc_path(&self) -> &str {
         &self.datacenter.path
     }
@@ -576,9 +592,7 @@ impl<'a> ServerChecks<'a> {
         }
         match self.snapshot.finder.find_all(InventoryKind::Network, &path) {
             Ok(found) if found.len() == 1 => {
-                self.privilege_targets
-                    .insert(found[0].obj.clone(), (found[0].path.clone(), PrivilegeSet::EksUser));
-                report.pass("Network", Some(found[0].path.clone()), "Network validated");
+                self.validated("Network", found[0].path.clone(), &found[0], report)
             }
             Ok(found) if found.is_empty() => report.fail("Network", object, format!("network {path} not found")),
             Ok(found) => report.fail(
@@ -642,13 +656,8 @@ impl<'a> ServerChecks<'a> {
             .find_one(InventoryKind::Datastore, &path)
         {
             Ok(ds) => {
-                self.privilege_targets
-                    .insert(ds.obj.clone(), (ds.path.clone(), PrivilegeSet::EksUser));
-                report.pass(
-                    "Datastore",
-                    Some(format!("VSphereMachineConfig {machine}: {}", ds.path)),
-                    "Datastore validated",
-                );
+                let object = format!("VSphereMachineConfig {machine}: {}", ds.path);
+                self.validated("Datastore", object, &ds, report);
                 Some(ds)
             }
             Err(FindError::WrongKind { found, .. }) => {
@@ -759,15 +768,8 @@ impl<'a> ServerChecks<'a> {
             .find_one(InventoryKind::ResourcePool, pool)
         {
             Ok(found) => {
-                self.privilege_targets.insert(
-                    found.obj.clone(),
-                    (found.path.clone(), PrivilegeSet::EksUser),
-                );
-                report.pass(
-                    "Resource pool",
-                    Some(format!("VSphereMachineConfig {machine}: {}", found.path)),
-                    "Resource pool validated",
-                );
+                let object = format!("VSphereMachineConfig {machine}: {}", found.path);
+                self.validated("Resource pool", object, &found, report);
                 Some(found)
             }
             Err(FindError::Ambiguous { matches, .. }) => {
