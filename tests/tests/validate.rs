@@ -394,6 +394,25 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         .message
         .contains("thumbprint is required for secure mode with self-signed certificates"));
 
+    // A server trusted through a CA bundle (GOVC_TLS_CA_CERTS) needs no thumbprint.
+    let config = ClusterConfig::parse(&no_thumbprint, "cluster.yaml").unwrap();
+    let trusted = ConnectionSettings {
+        ca_certs: vec![sim.cert_file()],
+        ..settings()
+    };
+    let report = validate(&config, &trusted, &options()).await;
+    let thumbprint = report
+        .checks
+        .iter()
+        .find(|c| c.name == "Thumbprint")
+        .unwrap();
+    assert_eq!(thumbprint.status, CheckStatus::Passed, "{}", show(&report));
+    assert!(
+        thumbprint.message.contains("trusted; no thumbprint needed"),
+        "{}",
+        thumbprint.message
+    );
+
     // A govc known-hosts entry pins the server, as for every vsctl command.
     let known_hosts = sim.scratch_dir().join("known_hosts");
     std::fs::write(

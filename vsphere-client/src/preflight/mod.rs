@@ -181,7 +181,7 @@ pub async fn validate(
     options: &PreflightOptions,
 ) -> Report {
     let mut report = Report::default();
-    let plan = plan::Plan::new(config, options, &mut report);
+    let plan = plan::Plan::new(config, &mut report);
     let Some(dc_config) = config.datacenter() else {
         report.fail(
             "Datacenter config",
@@ -201,7 +201,7 @@ pub async fn validate(
         return report;
     };
     let after_login = client.request_count();
-    ServerChecks::run(&client, &plan, dc_config, settings, options, &mut report).await;
+    ServerChecks::run(&client, &plan, dc_config, options, &mut report).await;
     let _ = client.logout().await;
     // The logout is not part of the checks' cost.
     report.requests_total = client.request_count().saturating_sub(1);
@@ -248,7 +248,14 @@ async fn connect(
         }
     };
     let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
-    let certificate = match query_certificate(&url, &RootSource::System, timeout).await {
+    let roots = match effective.tls_options() {
+        Ok(options) => options.root_source(),
+        Err(e) => {
+            report.fail("Thumbprint", server_object, e.to_string());
+            return None;
+        }
+    };
+    let certificate = match query_certificate(&url, &roots, timeout).await {
         Ok(c) => c,
         Err(e) => {
             report.fail(
@@ -277,8 +284,12 @@ async fn connect(
             }
         }
     }
-    let thumbprint_check =
-        check_thumbprint(&effective, &certificate.fingerprints, certificate.verified);
+    let thumbprint_check = check_thumbprint(
+        &effective,
+        &certificate.fingerprints,
+        certificate.verified,
+        &roots,
+    );
     let policy = match &thumbprint_check {
         Ok(policy) => policy.clone(),
         Err(_) => None,
@@ -379,6 +390,7 @@ fn check_thumbprint(
     settings: &ConnectionSettings,
     actual: &crate::tls::Fingerprints,
     verified: bool,
+    roots: &RootSource,
 ) -> Result<Option<TlsPolicy>, String> {
     if settings.insecure {
         return Ok(Some(TlsPolicy::Insecure));
@@ -395,7 +407,7 @@ fn check_thumbprint(
                 ))
             }
         }
-        None if verified => Ok(Some(TlsPolicy::Verify(RootSource::System))),
+        None if verified => Ok(Some(TlsPolicy::Verify(roots.clone()))),
         None => Err(format!(
             "thumbprint is required for secure mode with self-signed certificates: set the VSphereDatacenterConfig's \
              thumbprint (or pass --thumbprint, or add a GOVC_TLS_KNOWN_HOSTS entry) to the server's SHA-1 thumbprint {} \
@@ -490,7 +502,6 @@ impl<'a> ServerChecks<'a> {
         client: &'a Client,
         plan: &plan::Plan,
         dc_config: &VSphereDatacenterConfig,
-        settings: &ConnectionSettings,
         options: &PreflightOptions,
         report: &mut Report,
     ) {
@@ -537,13 +548,12 @@ impl<'a> ServerChecks<'a> {
             .insert(root, ("/".to_string(), PrivilegeSet::Global));
         checks.network(dc_config, report);
         let placements = checks.machine_placements(plan, report);
-        let templates = checks.templates(plan, options, report).await;
+        checks.templates(plan, options, report).await;
         if !plan.plain {
             checks.capacity(&placements, report);
         }
         checks.control_plane_ip(plan, options, report).await;
-        checks.privileges(settings, report).await;
-        let _ = templates;
+        checks.privileges(report).await;
     }
 
     /// A network, datastore or pool was found: the user's eks-user
@@ -805,7 +815,7 @@ impl<'a> ServerChecks<'a> {
         plan: &plan::Plan,
         options: &PreflightOptions,
         report: &mut Report,
-    ) -> Vec<ManagedObjectReference> {
+    ) {
         let mut by_path: BTreeMap<String, (InventoryElement, Vec<&MachineUse>)> = BTreeMap::new();
         for machine in plan
             .machines
@@ -854,7 +864,7 @@ impl<'a> ServerChecks<'a> {
             );
         }
         if by_path.is_empty() {
-            return Vec::new();
+            return;
         }
         let refs: Vec<ManagedObjectReference> =
             by_path.values().map(|(t, _)| t.obj.clone()).collect();
@@ -863,10 +873,10 @@ impl<'a> ServerChecks<'a> {
                 Ok(v) => v,
                 Err(e) => {
                     report.fail("Template", None, format!("cannot read the templates: {e}"));
-                    return refs;
+                    return;
                 }
             };
-        let tags = self.template_tags(&refs, report).await;
+        let tags = self.template_tags(&refs).await;
         for (path, (element, machines)) in &by_path {
             let Some(vm) = vms.iter().find(|v| v.obj == element.obj) else {
                 continue;
@@ -930,16 +940,13 @@ impl<'a> ServerChecks<'a> {
                 disks_and_clone_mode(machine, vm, path, report);
             }
         }
-        refs
     }
 
     /// Tag names attached to each template, through one REST session.
     async fn template_tags(
         &self,
         templates: &[ManagedObjectReference],
-        report: &mut Report,
     ) -> Result<BTreeMap<ManagedObjectReference, BTreeSet<String>>, String> {
-        let _ = report;
         let rest = self
             .client
             .rest_session()
@@ -1092,10 +1099,9 @@ impl<'a> ServerChecks<'a> {
     }
 
     /// One `FetchUserPrivilegeOnEntities` for every object checked.
-    async fn privileges(&self, settings: &ConnectionSettings, report: &mut Report) {
+    async fn privileges(&self, report: &mut Report) {
         let user = self.client.username().unwrap_or_default().to_string();
         let name = format!("{user} user vSphere privileges");
-        let _ = settings;
         let Some(auth) = self.client.service_content().authorization_manager.clone() else {
             report.skip(&name, None, "the server has no AuthorizationManager");
             return;
@@ -1469,21 +1475,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            check_thumbprint(&with(None, true), &f, false),
+            check_thumbprint(&with(None, true), &f, false, &RootSource::System),
             Ok(Some(TlsPolicy::Insecure))
         );
         assert_eq!(
-            check_thumbprint(&with(Some(f.sha1.to_string()), false), &f, false),
+            check_thumbprint(
+                &with(Some(f.sha1.to_string()), false),
+                &f,
+                false,
+                &RootSource::System
+            ),
             Ok(Some(TlsPolicy::Pinned(f.sha1.clone())))
         );
         assert!(matches!(
-            check_thumbprint(&with(None, false), &f, true),
+            check_thumbprint(&with(None, false), &f, true, &RootSource::System),
             Ok(Some(TlsPolicy::Verify(_)))
         ));
-        let err = check_thumbprint(&with(None, false), &f, false).unwrap_err();
+        let err = check_thumbprint(&with(None, false), &f, false, &RootSource::System).unwrap_err();
         assert!(err.contains(&f.sha1.to_string()), "{err}");
         let other = crate::tls::Fingerprints::of(b"other").sha1.to_string();
-        let err = check_thumbprint(&with(Some(other.clone()), false), &f, false).unwrap_err();
+        let err = check_thumbprint(
+            &with(Some(other.clone()), false),
+            &f,
+            false,
+            &RootSource::System,
+        )
+        .unwrap_err();
         assert_eq!(
             err,
             format!(
@@ -1492,8 +1509,13 @@ mod tests {
             )
         );
         // The homelab example's redacted thumbprint is a clear error, not a panic.
-        let err =
-            check_thumbprint(&with(Some("**:89:91:5B".into()), false), &f, false).unwrap_err();
+        let err = check_thumbprint(
+            &with(Some("**:89:91:5B".into()), false),
+            &f,
+            false,
+            &RootSource::System,
+        )
+        .unwrap_err();
         assert!(err.contains("is not a hex digit"), "{err}");
     }
 }

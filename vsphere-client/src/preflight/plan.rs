@@ -7,7 +7,7 @@ use super::config::{
     VSphereDatacenterConfig, VSphereDatacenterConfigSpec, VSphereMachineConfig,
     VSphereMachineConfigSpec,
 };
-use super::{PreflightOptions, Report, BOTTLEROCKET_USER};
+use super::{Report, BOTTLEROCKET_USER};
 use crate::finder::InventoryElement;
 
 const SKIP_IP_CHECK_ANNOTATION: &str = "anywhere.eks.amazonaws.com/skip-ip-check";
@@ -122,8 +122,7 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    pub fn new(config: &ClusterConfig, options: &PreflightOptions, report: &mut Report) -> Plan {
-        let _ = options;
+    pub fn new(config: &ClusterConfig, report: &mut Report) -> Plan {
         let cluster = &config.cluster;
         for skipped in &config.skipped {
             if skipped.reason.starts_with("not read") {
@@ -352,7 +351,7 @@ mod tests {
         );
         let config = ClusterConfig::parse(&yaml, "c.yaml").expect("parses");
         let mut report = Report::default();
-        Plan::new(&config, &PreflightOptions::default(), &mut report);
+        Plan::new(&config, &mut report);
         report
     }
 
@@ -419,11 +418,7 @@ mod tests {
                     - {count: 4, machineGroupRef: {name: w}}\n  datacenterRef: {name: dc}\n---\nkind: VSphereDatacenterConfig\nmetadata: {name: dc}\n---\n\
                     kind: VSphereMachineConfig\nmetadata: {name: m}\n---\nkind: VSphereMachineConfig\nmetadata: {name: w}\n";
         let config = ClusterConfig::parse(yaml, "c.yaml").expect("parses");
-        let plan = Plan::new(
-            &config,
-            &PreflightOptions::default(),
-            &mut Report::default(),
-        );
+        let plan = Plan::new(&config, &mut Report::default());
         let counts: Vec<(String, u32)> = plan
             .machines
             .iter()
