@@ -32,12 +32,10 @@ pub fn session_settings(args: &SessionArgs) -> Result<ConnectionSettings, CliErr
         .clone()
         .or_else(|| non_empty_env("EKSA_VSPHERE_USERNAME"));
     settings.password = password(args)?;
-    if settings.password.is_none()
-        && settings
-            .url
-            .as_deref()
-            .is_some_and(|u| !url_has_password(u))
-    {
+    // The URL may come later (validate reads it from the cluster config);
+    // prompt unless the URL carries the password.
+    let url_password = settings.url.as_deref().is_some_and(url_has_password);
+    if settings.password.is_none() && !url_password {
         settings.password = prompt_password(settings.username.as_deref())?;
     }
     Ok(settings)
