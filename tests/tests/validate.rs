@@ -394,6 +394,28 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         .message
         .contains("thumbprint is required for secure mode with self-signed certificates"));
 
+    // A malformed thumbprint (the homelab example's is redacted) is the
+    // thumbprint's failure; the connection is still checked.
+    let malformed = yaml.replace(&sim.cert().fingerprints().sha1.to_string(), "**:89:91:5B");
+    let report = run(&malformed, &options()).await;
+    let connected = report
+        .checks
+        .iter()
+        .find(|c| c.name == "Connected to server")
+        .unwrap();
+    assert_eq!(connected.status, CheckStatus::Passed, "{}", show(&report));
+    let thumbprint = report
+        .checks
+        .iter()
+        .find(|c| c.name == "Thumbprint")
+        .unwrap();
+    assert_eq!(thumbprint.status, CheckStatus::Failed);
+    assert!(
+        thumbprint.message.contains("'*' is not a hex digit"),
+        "{}",
+        thumbprint.message
+    );
+
     // A server trusted through a CA bundle (GOVC_TLS_CA_CERTS) needs no thumbprint.
     let config = ClusterConfig::parse(&no_thumbprint, "cluster.yaml").unwrap();
     let trusted = ConnectionSettings {

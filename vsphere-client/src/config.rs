@@ -478,6 +478,11 @@ impl ConnectionSettings {
         ServerUrl::parse(url)
     }
 
+    /// Where CA verification finds its roots: the CA files, else the system's.
+    pub fn root_source(&self) -> crate::tls::RootSource {
+        crate::tls::RootSource::from_ca_files(&self.ca_certs)
+    }
+
     /// The TLS options these settings describe.
     pub fn tls_options(&self) -> Result<crate::tls::TlsOptions, ConfigError> {
         let thumbprint = self

@@ -36,7 +36,9 @@ use crate::error::Error;
 use crate::finder::{FindError, Finder, Inventory, InventoryElement, InventoryKind};
 use crate::mo::{DatastoreSummary, ResourceAllocationInfo, VirtualMachine};
 use crate::session::Client;
-use crate::tls::{query_certificate, RootSource, Thumbprint, TlsError, TlsPolicy};
+use crate::tls::{
+    query_certificate, read_certificate, RootSource, Thumbprint, TlsError, TlsPolicy,
+};
 use crate::types::ManagedObjectReference;
 
 /// The outcome of one check.
@@ -248,14 +250,32 @@ async fn connect(
         }
     };
     let timeout = options.timeout.unwrap_or(Duration::from_secs(10));
-    let roots = match effective.tls_options() {
-        Ok(options) => options.root_source(),
-        Err(e) => {
-            report.fail("Thumbprint", server_object, e.to_string());
-            return None;
+    let roots = effective.root_source();
+    if effective.thumbprint.as_deref().is_none_or(str::is_empty) {
+        // As for every vsctl command: a govc known-hosts entry pins the server.
+        match crate::tls::KnownHosts::load(&effective.known_hosts) {
+            Ok(hosts) => {
+                effective.thumbprint = hosts.pin_for(&url.host_port()).map(|p| p.to_string())
+            }
+            Err(e) => {
+                report.fail("Thumbprint", None, e.to_string());
+                return None;
+            }
         }
+    }
+    // Whether the certificate verifies matters only without a pin or -k;
+    // skipping the trust store saves loading it.
+    let pinned = effective.insecure
+        || effective
+            .thumbprint
+            .as_deref()
+            .is_some_and(|t| !t.is_empty());
+    let probe = if pinned {
+        read_certificate(&url, timeout).await
+    } else {
+        query_certificate(&url, &roots, timeout).await
     };
-    let certificate = match query_certificate(&url, &roots, timeout).await {
+    let certificate = match probe {
         Ok(c) => c,
         Err(e) => {
             report.fail(
@@ -272,18 +292,6 @@ async fn connect(
         "Connected to server",
     );
 
-    if effective.thumbprint.as_deref().is_none_or(str::is_empty) {
-        // As for every vsctl command: a govc known-hosts entry pins the server.
-        match crate::tls::KnownHosts::load(&effective.known_hosts) {
-            Ok(hosts) => {
-                effective.thumbprint = hosts.pin_for(&url.host_port()).map(|p| p.to_string())
-            }
-            Err(e) => {
-                report.fail("Thumbprint", None, e.to_string());
-                return None;
-            }
-        }
-    }
     let thumbprint_check = check_thumbprint(
         &effective,
         &certificate.fingerprints,
@@ -294,7 +302,15 @@ async fn connect(
         Ok(policy) => policy.clone(),
         Err(_) => None,
     };
-    let mut config = match effective.resolve() {
+    // The TLS policy was decided above (`policy`); resolve the rest
+    // without parsing the pin again.
+    let without_tls = ConnectionSettings {
+        insecure: true,
+        thumbprint: None,
+        known_hosts: Vec::new(),
+        ..effective.clone()
+    };
+    let mut config = match without_tls.resolve() {
         Ok(c) => c,
         Err(e) => {
             report.fail("Authenticated to vSphere", server_object, e.to_string());

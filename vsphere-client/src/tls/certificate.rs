@@ -14,6 +14,9 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use super::{crypto_provider, webpki_verifier, Fingerprints, RootSource, TlsError};
 use crate::config::ServerUrl;
 
+/// `verify_error` of a certificate read without a trust store.
+pub const NOT_CHECKED: &str = "not checked against a trust store";
+
 /// What a server's leaf certificate says, and whether it is trusted.
 #[derive(Clone, Debug, Serialize)]
 pub struct CertificateInfo {
@@ -71,6 +74,34 @@ pub async fn query_certificate(
     roots: &RootSource,
     timeout: Duration,
 ) -> Result<CertificateInfo, TlsError> {
+    fetch(url, Some(roots), timeout).await
+}
+
+/// Reads the server's certificate without checking it against any trust
+/// store, for callers that only need its thumbprints or PEM (a pinned or
+/// insecure connection): loading a system trust store costs milliseconds.
+/// `verified` is then `false` and `verify_error` says it was not checked.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use vsphere_client::{ServerUrl, tls::read_certificate};
+/// let (url, _) = ServerUrl::parse("vc.example.com")?;
+/// let info = read_certificate(&url, std::time::Duration::from_secs(5)).await?;
+/// println!("{} {}", info.host_port, info.thumbprint_sha1);
+/// # Ok(()) }
+/// ```
+pub async fn read_certificate(
+    url: &ServerUrl,
+    timeout: Duration,
+) -> Result<CertificateInfo, TlsError> {
+    fetch(url, None, timeout).await
+}
+
+async fn fetch(
+    url: &ServerUrl,
+    roots: Option<&RootSource>,
+    timeout: Duration,
+) -> Result<CertificateInfo, TlsError> {
     let host_port = url.host_port();
     let connect_error = |reason: String| TlsError::Connect {
         host_port: host_port.clone(),
@@ -79,9 +110,10 @@ pub async fn query_certificate(
     let provider = crypto_provider();
     // An unusable trust store still lets us read the certificate; it only
     // means nothing can verify it.
-    let (inner, roots_error) = match webpki_verifier(roots, provider.clone()) {
-        Ok(v) => (Some(v), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (inner, roots_error) = match roots.map(|r| webpki_verifier(r, provider.clone())) {
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, Some(NOT_CHECKED.to_string())),
     };
     let recorder = Arc::new(RecordingVerifier {
         inner,

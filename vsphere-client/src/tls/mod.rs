@@ -23,7 +23,7 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-pub use certificate::{query_certificate, CertificateInfo};
+pub use certificate::{query_certificate, read_certificate, CertificateInfo, NOT_CHECKED};
 pub use known_hosts::KnownHosts;
 pub use thumbprint::{Fingerprints, Thumbprint, ThumbprintAlgorithm};
 
@@ -37,6 +37,22 @@ pub enum RootSource {
     /// PEM files that **replace** the system store, like govc's
     /// `GOVC_TLS_CA_CERTS`.
     CaBundle(Vec<PathBuf>),
+}
+
+impl RootSource {
+    /// govc's rule: CA files, when given, replace the system store.
+    ///
+    /// ```
+    /// use vsphere_client::tls::RootSource;
+    /// assert_eq!(RootSource::from_ca_files(&[]), RootSource::System);
+    /// ```
+    pub fn from_ca_files(files: &[PathBuf]) -> RootSource {
+        if files.is_empty() {
+            RootSource::System
+        } else {
+            RootSource::CaBundle(files.to_vec())
+        }
+    }
 }
 
 /// How a server certificate is trusted.
@@ -103,11 +119,7 @@ impl TlsOptions {
 
     /// The roots CA verification uses under these options.
     pub fn root_source(&self) -> RootSource {
-        if self.ca_certs.is_empty() {
-            RootSource::System
-        } else {
-            RootSource::CaBundle(self.ca_certs.clone())
-        }
+        RootSource::from_ca_files(&self.ca_certs)
     }
 }
 
@@ -327,8 +339,8 @@ pub(crate) async fn diagnose(
                 reason: rustls_error.to_string(),
             })
         }
-        (TlsPolicy::Verify(roots), rustls::Error::InvalidCertificate(reason)) => {
-            let probe = query_certificate(url, roots, std::time::Duration::from_secs(10)).await;
+        (TlsPolicy::Verify(_), rustls::Error::InvalidCertificate(reason)) => {
+            let probe = read_certificate(url, std::time::Duration::from_secs(10)).await;
             Some(TlsError::Untrusted {
                 host_port,
                 reason: describe_certificate_error(reason),
