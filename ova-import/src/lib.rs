@@ -1,9 +1,16 @@
 //! Streaming import of OVA templates into vCenter.
 //!
-//! This crate will read an OVA front to back once, verify its manifest digests
-//! while the disks stream, upload them through an NFC lease with keep-alive and
-//! real progress, and abort and clean up on any failure. It then applies the
-//! EKS Anywhere template conventions (snapshot, template, tags).
+//! This crate reads an OVA front to back once, verifies its manifest digests
+//! while the disks stream, uploads them through an NFC lease with keep-alive
+//! and real progress, and aborts and cleans up on any failure. It then
+//! applies the EKS Anywhere template conventions (snapshot, template, tags).
 //!
-//! It is intentionally empty until the `import-ova` issue fills it; the
-//! foundation it builds on lives in [`vsphere_client`].
+//! Built so far: the [`manifest`] parser and the [`verify`] reader that checks
+//! a file's digest as its bytes stream through. The archive reader, the OVF
+//! model and the NFC upload come next (the `import-ova` issue).
+
+pub mod manifest;
+pub mod verify;
+
+pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
+pub use verify::{DigestMismatch, VerifyingReader};
