@@ -171,36 +171,65 @@ async fn each_broken_thing_fails_with_its_object_named() {
         .message
         .contains("fullClone will be used (the template has no snapshot)")));
 
-    let wrong_datastore = yaml.replacen("datastore: LocalDS_0", "datastore: NoSuchDS", 1);
-    single_failure(
-        &run(&wrong_datastore, &opts).await,
-        "Datastore",
-        "/DC0/datastore/NoSuchDS",
-    );
-
-    let folder_is_datastore =
-        yaml.replacen("folder: /DC0/vm", "folder: /DC0/datastore/LocalDS_0", 1);
-    let report = run(&folder_is_datastore, &opts).await;
-    let check = single_failure(&report, "Folder", "/DC0/datastore/LocalDS_0");
-    assert!(
-        check.message.contains("is a Datastore"),
-        "{}",
-        check.message
-    );
-
-    let ambiguous = yaml.replacen(
-        "resourcePool: DC0_C0/Resources",
-        "resourcePool: \"*/Resources\"",
-        1,
-    );
-    let report = run(&ambiguous, &opts).await;
-    let check = single_failure(&report, "Resource pool", "*/Resources");
-    assert!(
-        check.message.contains("/DC0/host/DC0_C0/Resources")
-            && check.message.contains("/DC0/host/DC0_H0/Resources"),
-        "both matches are listed: {}",
-        check.message
-    );
+    // One thing broken at a time: (text, its replacement, the check that
+    // fails, the object it names, what its message says).
+    let cases = [
+        (
+            "datastore: LocalDS_0",
+            "datastore: NoSuchDS",
+            "Datastore",
+            "/DC0/datastore/NoSuchDS",
+            "not found",
+        ),
+        (
+            "folder: /DC0/vm",
+            "folder: /DC0/datastore/LocalDS_0",
+            "Folder",
+            "/DC0/datastore/LocalDS_0",
+            "is a Datastore",
+        ),
+        (
+            "resourcePool: DC0_C0/Resources",
+            "resourcePool: \"*/Resources\"",
+            "Resource pool",
+            "*/Resources",
+            "/DC0/host/DC0_C0/Resources, /DC0/host/DC0_H0/Resources",
+        ),
+        (
+            "osFamily: ubuntu\n  users:",
+            "osFamily: ubuntu\n  cloneMode: linkedClone\n  users:",
+            "Clone mode",
+            template.as_str(),
+            "has no snapshots",
+        ),
+        (
+            "diskGiB: ",
+            "diskGiB: 9999",
+            "Datastore space",
+            "/DC0/datastore/LocalDS_0",
+            "not enough space in datastore",
+        ),
+        (
+            "memoryMiB: 256",
+            "memoryMiB: 999999",
+            "Resource pool memory",
+            "/DC0/host/DC0_C0/Resources",
+            "not enough memory available in resource pool",
+        ),
+        (
+            "name: sim-worker}",
+            "name: sim-workers}",
+            "Machine config references",
+            "Cluster sim: machineGroupRef",
+            "cannot find VSphereMachineConfig sim-workers for worker nodes",
+        ),
+    ];
+    for (text, replacement, name, object, says) in cases {
+        assert!(yaml.contains(text), "the config has {text:?}");
+        let report = run(&yaml.replace(text, replacement), &opts).await;
+        let check = single_failure(&report, name, object);
+        assert!(check.message.contains(says), "{name}: {}", check.message);
+    }
 
     let with_eksd = PreflightOptions {
         eksd_release: Some(EKSD.into()),
@@ -228,45 +257,6 @@ async fn each_broken_thing_fails_with_its_object_named() {
         check
             .message
             .contains("/DC0/vm/DC0_H0_VM0 is a VM, not a template"),
-        "{}",
-        check.message
-    );
-
-    let linked = yaml.replacen(
-        "osFamily: ubuntu\n  users:",
-        "osFamily: ubuntu\n  cloneMode: linkedClone\n  users:",
-        1,
-    );
-    let report = run(&linked, &opts).await;
-    let check = single_failure(&report, "Clone mode", &template);
-    assert!(
-        check.message.contains("has no snapshots"),
-        "{}",
-        check.message
-    );
-
-    let huge_disks = yaml
-        .replace("diskGiB: ", "diskGiB: 9999")
-        .replace("diskGiB: 9999", "diskGiB: 99999");
-    let report = run(&huge_disks, &opts).await;
-    let check = single_failure(&report, "Datastore space", "/DC0/datastore/LocalDS_0");
-    assert!(
-        check.message.contains("not enough space in datastore"),
-        "{}",
-        check.message
-    );
-
-    let big_machines = yaml.replace("memoryMiB: 256", "memoryMiB: 999999");
-    let report = run(&big_machines, &opts).await;
-    let check = single_failure(
-        &report,
-        "Resource pool memory",
-        "/DC0/host/DC0_C0/Resources",
-    );
-    assert!(
-        check
-            .message
-            .contains("not enough memory available in resource pool"),
         "{}",
         check.message
     );
@@ -301,14 +291,6 @@ async fn each_broken_thing_fails_with_its_object_named() {
             .starts_with("valid path, but '/DC0/datastore/ds-group' is not a datastore"),
         "{}",
         check.message
-    );
-
-    let missing_machine = yaml.replacen("name: sim-worker}", "name: sim-workers}", 1);
-    let report = run(&missing_machine, &opts).await;
-    single_failure(
-        &report,
-        "Machine config references",
-        "cannot find VSphereMachineConfig sim-workers for worker nodes",
     );
 
     restrict_user_privileges(&client, &["Datastore.AllocateSpace"]).await;
