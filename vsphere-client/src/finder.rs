@@ -111,6 +111,11 @@ const ENTITY_TYPES: &[&str] = &[
 
 impl InventoryKind {
     /// The vim25 types of this kind.
+    ///
+    /// ```
+    /// use vsphere_client::finder::InventoryKind;
+    /// assert!(InventoryKind::Network.types().contains(&"DistributedVirtualPortgroup"));
+    /// ```
     pub fn types(self) -> &'static [&'static str] {
         match self {
             InventoryKind::Any => ENTITY_TYPES,
@@ -130,6 +135,12 @@ impl InventoryKind {
     }
 
     /// The datacenter folder objects of this kind live under.
+    ///
+    /// ```
+    /// use vsphere_client::finder::InventoryKind;
+    /// assert_eq!(InventoryKind::ResourcePool.datacenter_folder(), Some("host"));
+    /// assert_eq!(InventoryKind::Datacenter.datacenter_folder(), None);
+    /// ```
     pub fn datacenter_folder(self) -> Option<&'static str> {
         match self {
             InventoryKind::VirtualMachine => Some("vm"),
@@ -235,6 +246,13 @@ pub struct Inventory {
 
 impl Inventory {
     /// Reads the whole inventory tree (names and parents only).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let inventory = vsphere_client::finder::Inventory::load(client).await?;
+    /// println!("{} objects", inventory.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn load(client: &Client) -> Result<Inventory> {
         let root = client.service_content().root_folder.clone();
         let snapshot = Inventory::query(root.clone()).run(client).await?;
@@ -245,6 +263,16 @@ impl Inventory {
     /// entity type); add more properties of the same types to it with
     /// [`InventoryQuery::with_paths`] and build the inventory with
     /// [`Inventory::from_snapshot`] from the same answer.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::Inventory;
+    /// let root = client.service_content().root_folder.clone();
+    /// let snapshot = Inventory::query(root.clone()).with_paths("Datastore", &["summary"]).run(client).await?;
+    /// let inventory = Inventory::from_snapshot(root, &snapshot)?;
+    /// # let _ = inventory;
+    /// # Ok(()) }
+    /// ```
     pub fn query(root: ManagedObjectReference) -> InventoryQuery {
         ENTITY_TYPES.iter().fold(InventoryQuery::new(root), |q, t| {
             q.with_paths(t, &["name", "parent"])
@@ -306,6 +334,14 @@ impl Inventory {
     }
 
     /// The inventory path of an object (`/` for the root folder).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let inventory = vsphere_client::finder::Inventory::load(client).await?;
+    /// let root = client.service_content().root_folder.clone();
+    /// assert_eq!(inventory.path_of(&root).as_deref(), Some("/"));
+    /// # Ok(()) }
+    /// ```
     pub fn path_of(&self, obj: &ManagedObjectReference) -> Option<String> {
         let mut parts = Vec::new();
         let mut current = obj;
@@ -411,6 +447,14 @@ impl Finder {
     /// Loads the inventory. `datacenter` is the default datacenter (name,
     /// path or glob, like `GOVC_DATACENTER`); without one, the only
     /// datacenter is the default.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::Finder;
+    /// let finder = Finder::load(client, Some("DC0")).await?;
+    /// println!("{}", finder.datacenter()?.path);
+    /// # Ok(()) }
+    /// ```
     pub async fn load(client: &Client, datacenter: Option<&str>) -> Result<Finder> {
         Ok(Finder::new(Inventory::load(client).await?, datacenter))
     }
@@ -429,6 +473,16 @@ impl Finder {
     }
 
     /// The default datacenter: the configured one, or the only one.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let finder = vsphere_client::finder::Finder::load(client, None).await?;
+    /// match finder.datacenter() {
+    ///     Ok(dc) => println!("default datacenter {}", dc.path),
+    ///     Err(e) => eprintln!("{e}"), // none, or several: set GOVC_DATACENTER
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn datacenter(&self) -> Result<InventoryElement, FindError> {
         match &self.datacenter {
             Some(dc) => self.find_one(InventoryKind::Datacenter, dc),
@@ -462,6 +516,16 @@ impl Finder {
     }
 
     /// Every object of `kind` that `path` names (possibly none).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::{Finder, InventoryKind};
+    /// let finder = Finder::load(client, None).await?;
+    /// for pool in finder.find_all(InventoryKind::ResourcePool, "*/Resources")? {
+    ///     println!("{}", pool.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn find_all(
         &self,
         kind: InventoryKind,
@@ -507,6 +571,15 @@ impl Finder {
     }
 
     /// Exactly one object of `kind` named by `path`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::{Finder, InventoryKind};
+    /// let finder = Finder::load(client, None).await?;
+    /// let ds = finder.find_one(InventoryKind::Datastore, "LocalDS_0")?;
+    /// println!("{} is {}", ds.path, ds.obj);
+    /// # Ok(()) }
+    /// ```
     pub fn find_one(&self, kind: InventoryKind, path: &str) -> Result<InventoryElement, FindError> {
         let mut found = self.find_all(kind, path)?;
         match found.len() {
@@ -522,6 +595,15 @@ impl Finder {
 
     /// The children of the object at `path` (govc `ls`). Without a path: the
     /// default datacenter's folders.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let finder = vsphere_client::finder::Finder::load(client, None).await?;
+    /// for child in finder.list(Some("/DC0/host"))? {
+    ///     println!("{}", child.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn list(&self, path: Option<&str>) -> Result<Vec<InventoryElement>, FindError> {
         let parents = match path {
             None => vec![self.datacenter()?.obj],
@@ -543,6 +625,15 @@ impl Finder {
 
     /// Every object of `kind` below `root` (recursively) whose name matches
     /// the glob `name` (govc `find`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::{Finder, InventoryKind};
+    /// let finder = Finder::load(client, None).await?;
+    /// let templates = finder.find_below(Some("/DC0/vm"), InventoryKind::VirtualMachine, "bottlerocket-*")?;
+    /// # let _ = templates;
+    /// # Ok(()) }
+    /// ```
     pub fn find_below(
         &self,
         root: Option<&str>,

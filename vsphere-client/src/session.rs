@@ -110,26 +110,59 @@ impl Client {
     }
 
     /// The server's `ServiceContent`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// println!("{}", client.service_content().about.full_name);
+    /// # Ok(()) }
+    /// ```
     pub fn service_content(&self) -> &ServiceContent {
         &self.content
     }
 
     /// The SDK endpoint.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// println!("connected to {}", client.url());
+    /// # Ok(()) }
+    /// ```
     pub fn url(&self) -> &ServerUrl {
         self.soap.url()
     }
 
     /// The TLS policy in force (REST and NFC connections reuse it).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let policy = client.tls_policy().clone();
+    /// # let _ = policy;
+    /// # Ok(()) }
+    /// ```
     pub fn tls_policy(&self) -> &TlsPolicy {
         self.soap.policy()
     }
 
     /// The username this client logs in as, if any.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// println!("logged in as {}", client.username().unwrap_or("nobody"));
+    /// # Ok(()) }
+    /// ```
     pub fn username(&self) -> Option<&str> {
         self.credentials.as_ref().map(|c| c.username.as_str())
     }
 
     /// HTTP requests sent so far (SOAP and REST, logins included).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let before = client.request_count();
+    /// client.current_session().await?;
+    /// assert_eq!(client.request_count() - before, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -184,12 +217,29 @@ impl Client {
     ///
     /// If the server answers `NotAuthenticated` and credentials are known, the
     /// client logs in again once and retries the call once.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::{types::This, ManagedObjectReference};
+    /// let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
+    /// client.invoke("MarkAsTemplate", &This { this: &vm }).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke<T: Serialize>(&self, method: &str, request: &T) -> Result<Response> {
         self.invoke_with_wait(method, request, Duration::ZERO).await
     }
 
     /// [`Client::invoke`] for long polls that may legitimately take
     /// `extra_wait` longer than the request timeout.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::{types::This, ManagedObjectReference};
+    /// let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
+    /// let wait = std::time::Duration::from_secs(30);
+    /// client.invoke_with_wait("ReloadVirtualMachineFromPath_Task", &This { this: &vm }, wait).await.ok();
+    /// # Ok(()) }
+    /// ```
     pub async fn invoke_with_wait<T: Serialize>(
         &self,
         method: &str,
@@ -240,6 +290,14 @@ impl Client {
     /// The session this client is logged in with
     /// (`SessionManager.currentSession`); `None` when it has none and no
     /// credentials to log in with.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// if let Some(session) = client.current_session().await? {
+    ///     println!("{} since {}", session.user_name, session.login_time);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn current_session(&self) -> Result<Option<UserSession>> {
         let sm = self.session_manager()?.clone();
         match crate::property::retrieve_one(self, &sm, &["currentSession"]).await {
@@ -252,6 +310,14 @@ impl Client {
     }
 
     /// Every session on the server (`SessionManager.sessionList`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// for session in client.session_list().await? {
+    ///     println!("{} {}", session.key, session.user_name);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn session_list(&self) -> Result<Vec<UserSession>> {
         let sm = self.session_manager()?.clone();
         let props = crate::property::retrieve_one(self, &sm, &["sessionList"]).await?;
@@ -262,6 +328,20 @@ impl Client {
     }
 
     /// Ends other sessions by key (`SessionManager.TerminateSession`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let mine = client.current_session().await?.map(|s| s.key);
+    /// let others: Vec<String> = client
+    ///     .session_list()
+    ///     .await?
+    ///     .into_iter()
+    ///     .map(|s| s.key)
+    ///     .filter(|k| Some(k) != mine.as_ref())
+    ///     .collect();
+    /// client.terminate_sessions(&others).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn terminate_sessions(&self, keys: &[String]) -> Result<()> {
         let sm = self.session_manager()?;
         self.invoke(
@@ -276,6 +356,12 @@ impl Client {
     }
 
     /// Logs out. The client can still be used: its next call logs in again.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// client.logout().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn logout(&self) -> Result<()> {
         let sm = self.session_manager()?;
         self.soap
