@@ -25,6 +25,12 @@ pub struct PropertySpec {
 
 impl PropertySpec {
     /// A spec for the given type and paths.
+    ///
+    /// ```
+    /// use vsphere_client::property::PropertySpec;
+    /// let spec = PropertySpec::new("Datastore", &["name", "summary.freeSpace"]);
+    /// assert_eq!(spec.path_set.len(), 2);
+    /// ```
     pub fn new(kind: &str, paths: &[&str]) -> Self {
         PropertySpec {
             kind: kind.to_string(),
@@ -55,6 +61,12 @@ pub struct TraversalSpec {
 
 impl TraversalSpec {
     /// Follows `path` of objects of type `kind`.
+    ///
+    /// ```
+    /// use vsphere_client::property::TraversalSpec;
+    /// let to_hosts = TraversalSpec::new("ComputeResource", "host");
+    /// assert_eq!(to_hosts.path, "host");
+    /// ```
     pub fn new(kind: &str, path: &str) -> Self {
         TraversalSpec {
             xsi_type: "TraversalSpec",
@@ -67,6 +79,13 @@ impl TraversalSpec {
     }
 
     /// A named traversal that continues with the named traversals `then`.
+    ///
+    /// ```
+    /// use vsphere_client::property::TraversalSpec;
+    /// // Folders into folders, again and again.
+    /// let folders = TraversalSpec::named("folders", "Folder", "childEntity", &["folders"]);
+    /// assert_eq!(folders.select_set[0].name, "folders");
+    /// ```
     pub fn named(name: &str, kind: &str, path: &str, then: &[&str]) -> Self {
         TraversalSpec {
             name: Some(name.to_string()),
@@ -87,6 +106,11 @@ pub struct SelectionSpec {
 
 impl SelectionSpec {
     /// A reference to the traversal called `name`.
+    ///
+    /// ```
+    /// use vsphere_client::property::SelectionSpec;
+    /// assert_eq!(SelectionSpec::named("folders").name, "folders");
+    /// ```
     pub fn named(name: &str) -> Self {
         SelectionSpec {
             xsi_type: "SelectionSpec",
@@ -109,6 +133,12 @@ pub struct ObjectSpec {
 
 impl ObjectSpec {
     /// Just this object.
+    ///
+    /// ```
+    /// use vsphere_client::property::ObjectSpec;
+    /// let spec = ObjectSpec::object(vsphere_client::ManagedObjectReference::new("Datastore", "datastore-1"));
+    /// assert!(spec.select_set.is_empty());
+    /// ```
     pub fn object(obj: ManagedObjectReference) -> Self {
         ObjectSpec {
             obj,
@@ -118,6 +148,12 @@ impl ObjectSpec {
     }
 
     /// Every object a container view holds (the view itself skipped).
+    ///
+    /// ```
+    /// use vsphere_client::property::ObjectSpec;
+    /// let spec = ObjectSpec::view(vsphere_client::ManagedObjectReference::new("ContainerView", "session[1]view"));
+    /// assert!(spec.skip);
+    /// ```
     pub fn view(view: ManagedObjectReference) -> Self {
         ObjectSpec {
             obj: view,
@@ -189,6 +225,14 @@ pub struct ObjectContent {
 
 impl ObjectContent {
     /// A property, which must be present.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::retrieve_one;
+    /// let root = client.service_content().root_folder.clone();
+    /// let name: String = retrieve_one(client, &root, &["name"]).await?.get("name")?;
+    /// # Ok(()) }
+    /// ```
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.get_opt(path)?.ok_or_else(|| {
             Error::malformed(
@@ -200,6 +244,14 @@ impl ObjectContent {
 
     /// A property, or `None` when the server returned none (unset, or
     /// missing on this object).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::retrieve_one;
+    /// let vm = vsphere_client::ManagedObjectReference::new("VirtualMachine", "vm-42");
+    /// let template: Option<bool> = retrieve_one(client, &vm, &["config.template"]).await?.get_opt("config.template")?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         let Some((_, raw)) = self.props.iter().find(|(name, _)| name == path) else {
             return Ok(None);
@@ -210,6 +262,15 @@ impl ObjectContent {
     }
 
     /// A list property (`ArrayOfX`), empty when unset.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::retrieve_one;
+    /// use vsphere_client::ManagedObjectReference;
+    /// let root = client.service_content().root_folder.clone();
+    /// let children: Vec<ManagedObjectReference> = retrieve_one(client, &root, &["childEntity"]).await?.get_list("childEntity")?;
+    /// # Ok(()) }
+    /// ```
     pub fn get_list<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
         Ok(self
             .get_opt::<ArrayOf<T>>(path)?
@@ -218,6 +279,17 @@ impl ObjectContent {
     }
 
     /// The names of the properties returned.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::retrieve_one;
+    /// let root = client.service_content().root_folder.clone();
+    /// let content = retrieve_one(client, &root, &["name", "childEntity"]).await?;
+    /// for name in content.property_names() {
+    ///     println!("{name}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn property_names(&self) -> impl Iterator<Item = &str> {
         self.props.iter().map(|(n, _)| n.as_str())
     }
@@ -272,11 +344,35 @@ fn contents_and_token(response: &Response) -> Result<(Vec<ObjectContent>, Option
 /// `RetrievePropertiesEx` plus `ContinueRetrievePropertiesEx` until the
 /// server has returned everything. One round trip per page; the server picks
 /// the page size.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// use vsphere_client::property::{retrieve, ObjectSpec, PropertyFilterSpec, PropertySpec};
+/// let root = client.service_content().root_folder.clone();
+/// let spec = PropertyFilterSpec {
+///     prop_set: vec![PropertySpec::new("Folder", &["name"])],
+///     object_set: vec![ObjectSpec::object(root)],
+/// };
+/// let found = retrieve(client, &[spec]).await?;
+/// # Ok(()) }
+/// ```
 pub async fn retrieve(client: &Client, specs: &[PropertyFilterSpec]) -> Result<Vec<ObjectContent>> {
     retrieve_paged(client, specs, None).await
 }
 
 /// [`retrieve`] asking the server for at most `page_size` objects a page.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// use vsphere_client::property::{retrieve_paged, ObjectSpec, PropertyFilterSpec, PropertySpec};
+/// let root = client.service_content().root_folder.clone();
+/// let spec = PropertyFilterSpec {
+///     prop_set: vec![PropertySpec::new("Folder", &["name"])],
+///     object_set: vec![ObjectSpec::object(root)],
+/// };
+/// let found = retrieve_paged(client, &[spec], Some(500)).await?;
+/// # Ok(()) }
+/// ```
 pub async fn retrieve_paged(
     client: &Client,
     specs: &[PropertyFilterSpec],
@@ -314,6 +410,15 @@ pub async fn retrieve_paged(
 }
 
 /// Reads some properties of one object.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// use vsphere_client::property::retrieve_one;
+/// let root = client.service_content().root_folder.clone();
+/// let content = retrieve_one(client, &root, &["name"]).await?;
+/// # let _ = content;
+/// # Ok(()) }
+/// ```
 pub async fn retrieve_one(
     client: &Client,
     obj: &ManagedObjectReference,
@@ -331,6 +436,15 @@ pub async fn retrieve_one(
 }
 
 /// Reads the typed properties of many objects of one type in one call.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// use vsphere_client::mo::VirtualMachine;
+/// use vsphere_client::ManagedObjectReference;
+/// let refs = [ManagedObjectReference::new("VirtualMachine", "vm-42"), ManagedObjectReference::new("VirtualMachine", "vm-43")];
+/// let vms: Vec<VirtualMachine> = vsphere_client::property::retrieve_objects(client, &refs).await?;
+/// # Ok(()) }
+/// ```
 pub async fn retrieve_objects<T: crate::mo::ManagedObject>(
     client: &Client,
     objs: &[ManagedObjectReference],
@@ -369,6 +483,16 @@ pub struct ContainerView {
 
 impl ContainerView {
     /// `ViewManager.CreateContainerView`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::ContainerView;
+    /// let root = client.service_content().root_folder.clone();
+    /// let view = ContainerView::create(client, &root, &["VirtualMachine".to_string()], true).await?;
+    /// // ... retrieve with ObjectSpec::view(view.view.clone()) ...
+    /// view.destroy(client).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn create(
         client: &Client,
         container: &ManagedObjectReference,
@@ -397,6 +521,15 @@ impl ContainerView {
     }
 
     /// `View.DestroyView`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::ContainerView;
+    /// let root = client.service_content().root_folder.clone();
+    /// let view = ContainerView::create(client, &root, &["Datastore".to_string()], true).await?;
+    /// view.destroy(client).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn destroy(self, client: &Client) -> Result<()> {
         client
             .invoke("DestroyView", &This { this: &self.view })
@@ -433,6 +566,13 @@ pub struct InventoryQuery {
 
 impl InventoryQuery {
     /// Objects anywhere below `root`.
+    ///
+    /// ```
+    /// use vsphere_client::property::InventoryQuery;
+    /// let root = vsphere_client::ManagedObjectReference::new("Folder", "group-d1");
+    /// let query = InventoryQuery::new(root).with_paths("Datastore", &["name"]);
+    /// # let _ = query;
+    /// ```
     pub fn new(root: ManagedObjectReference) -> Self {
         InventoryQuery {
             root,
@@ -442,11 +582,26 @@ impl InventoryQuery {
     }
 
     /// Adds a typed property set.
+    ///
+    /// ```
+    /// use vsphere_client::property::InventoryQuery;
+    /// use vsphere_client::mo::Datastore;
+    /// let root = vsphere_client::ManagedObjectReference::new("Folder", "group-d1");
+    /// let query = InventoryQuery::new(root).with::<Datastore>();
+    /// # let _ = query;
+    /// ```
     pub fn with<T: crate::mo::ManagedObject>(self) -> Self {
         self.with_paths(T::TYPE, T::PROPERTIES)
     }
 
     /// Adds properties of a type by path.
+    ///
+    /// ```
+    /// use vsphere_client::property::InventoryQuery;
+    /// let root = vsphere_client::ManagedObjectReference::new("Folder", "group-d1");
+    /// let query = InventoryQuery::new(root).with_paths("HostSystem", &["name", "runtime.connectionState"]);
+    /// # let _ = query;
+    /// ```
     pub fn with_paths(mut self, kind: &str, paths: &[&str]) -> Self {
         self.specs.push(PropertySpec::new(kind, paths));
         self
@@ -455,6 +610,15 @@ impl InventoryQuery {
     /// Creates a container view of the types asked for, reads every
     /// property set (and the extra objects) in one paged retrieval, and
     /// destroys the view: three round trips for any number of types.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::InventoryQuery;
+    /// use vsphere_client::mo::Datastore;
+    /// let root = client.service_content().root_folder.clone();
+    /// let datastores = InventoryQuery::new(root).with::<Datastore>().run(client).await?.all::<Datastore>()?;
+    /// # Ok(()) }
+    /// ```
     pub async fn run(&self, client: &Client) -> Result<InventorySnapshot> {
         let extra_kinds: Vec<&str> = self.extra.iter().map(|o| o.kind.as_str()).collect();
         let types: Vec<String> = self
@@ -479,6 +643,20 @@ impl InventoryQuery {
 
     /// Also reads `paths` of one more object (outside the tree, e.g. the
     /// AuthorizationManager) in the same call.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::InventoryQuery;
+    /// let root = client.service_content().root_folder.clone();
+    /// let auth = client.service_content().authorization_manager.clone().expect("vCenter has one");
+    /// let snapshot = InventoryQuery::new(root)
+    ///     .with_paths("Datastore", &["name"])
+    ///     .also(auth, &["roleList"])
+    ///     .run(client)
+    ///     .await?;
+    /// # let _ = snapshot;
+    /// # Ok(()) }
+    /// ```
     pub fn also(mut self, obj: ManagedObjectReference, paths: &[&str]) -> Self {
         self.specs.push(PropertySpec::new(&obj.kind, paths));
         self.extra.push(obj);
@@ -495,6 +673,16 @@ pub struct InventorySnapshot {
 
 impl InventorySnapshot {
     /// The objects of `T`'s type, typed.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::InventoryQuery;
+    /// use vsphere_client::mo::{Datastore, Network};
+    /// let root = client.service_content().root_folder.clone();
+    /// let snapshot = InventoryQuery::new(root).with::<Datastore>().with::<Network>().run(client).await?;
+    /// let (datastores, networks) = (snapshot.all::<Datastore>()?, snapshot.all::<Network>()?);
+    /// # Ok(()) }
+    /// ```
     pub fn all<T: crate::mo::ManagedObject>(&self) -> Result<Vec<T>> {
         self.objects
             .iter()
