@@ -502,8 +502,27 @@ impl ConnectionSettings {
     /// Checks and combines everything into a [`ConnectConfig`]. Without a
     /// username the config connects without logging in.
     pub fn resolve(&self) -> Result<ConnectConfig, ConfigError> {
-        let (url, from_url) = self.server_url()?;
+        let (url, _) = self.server_url()?;
         let policy = self.tls_options()?.policy_for(&url)?;
+        self.resolve_with(policy)
+    }
+
+    /// [`ConnectionSettings::resolve`] with a TLS policy the caller has
+    /// already decided (the thumbprint and trust settings are not read).
+    ///
+    /// ```
+    /// use vsphere_client::config::ConnectionSettings;
+    /// use vsphere_client::TlsPolicy;
+    /// // A malformed pin does not matter once the policy is decided.
+    /// let settings = ConnectionSettings { url: Some("vc".into()), thumbprint: Some("**".into()), ..Default::default() };
+    /// assert!(settings.resolve().is_err());
+    /// assert_eq!(settings.resolve_with(TlsPolicy::Insecure).unwrap().tls, TlsPolicy::Insecure);
+    /// ```
+    pub fn resolve_with(
+        &self,
+        policy: crate::tls::TlsPolicy,
+    ) -> Result<ConnectConfig, ConfigError> {
+        let (url, from_url) = self.server_url()?;
         let username = self
             .username
             .clone()

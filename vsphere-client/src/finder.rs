@@ -467,6 +467,19 @@ impl Finder {
         }
     }
 
+    /// The same finder with another default datacenter (name, path or glob).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::finder::Finder;
+    /// let finder = Finder::load(client, None).await?.with_datacenter("DC1");
+    /// # let _ = finder;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_datacenter(self, datacenter: &str) -> Finder {
+        Finder::new(self.inventory, Some(datacenter))
+    }
+
     /// The inventory snapshot.
     pub fn inventory(&self) -> &Inventory {
         &self.inventory

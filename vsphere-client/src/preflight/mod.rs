@@ -302,15 +302,9 @@ async fn connect(
         Ok(policy) => policy.clone(),
         Err(_) => None,
     };
-    // The TLS policy was decided above (`policy`); resolve the rest
-    // without parsing the pin again.
-    let without_tls = ConnectionSettings {
-        insecure: true,
-        thumbprint: None,
-        known_hosts: Vec::new(),
-        ..effective.clone()
-    };
-    let mut config = match without_tls.resolve() {
+    // The TLS policy was decided above; without one the config is only
+    // read for its credentials and never used to connect.
+    let config = match effective.resolve_with(policy.clone().unwrap_or(TlsPolicy::Insecure)) {
         Ok(c) => c,
         Err(e) => {
             report.fail("Authenticated to vSphere", server_object, e.to_string());
@@ -334,8 +328,7 @@ async fn connect(
             );
             None
         }
-        (Some(policy), Some(credentials)) => {
-            config.tls = policy;
+        (Some(_), Some(credentials)) => {
             let user = credentials.username.clone();
             match Client::connect(&config).await {
                 Ok(client) => {
@@ -551,7 +544,7 @@ impl<'a> ServerChecks<'a> {
                 return;
             }
         };
-        let finder = Finder::new(snapshot.finder.inventory().clone(), Some(&datacenter.path));
+        let finder = snapshot.finder.with_datacenter(&datacenter.path);
         let mut checks = ServerChecks {
             client,
             snapshot: Snapshot { finder, ..snapshot },
