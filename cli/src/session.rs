@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use vsphere_client::config::ConnectionSettings;
+use vsphere_client::config::{ConnectionSettings, UrlCredentials};
 use vsphere_client::{Client, Password};
 
 use crate::args::{ServerArgs, SessionArgs};
@@ -34,7 +34,8 @@ pub fn session_settings(args: &SessionArgs) -> Result<ConnectionSettings, CliErr
     settings.password = password(args)?;
     // The URL may come later (validate reads it from the cluster config);
     // prompt unless the URL carries the password.
-    let url_password = settings.url.as_deref().is_some_and(url_has_password);
+    let url_password =
+        url_credentials(settings.url.as_deref()).is_some_and(|c| c.password.is_some());
     if settings.password.is_none() && !url_password {
         settings.password = prompt_password(settings.username.as_deref())?;
     }
@@ -57,11 +58,10 @@ fn password(args: &SessionArgs) -> Result<Option<Password>, CliError> {
         .map(Password::new))
 }
 
-fn url_has_password(url: &str) -> bool {
-    vsphere_client::ServerUrl::parse(url)
-        .ok()
+/// The user (and password) a URL such as `GOVC_URL` carries, if any.
+pub fn url_credentials(url: Option<&str>) -> Option<UrlCredentials> {
+    url.and_then(|u| vsphere_client::ServerUrl::parse(u).ok())
         .and_then(|(_, c)| c)
-        .is_some_and(|c| c.password.is_some())
 }
 
 fn prompt_password(username: Option<&str>) -> Result<Option<Password>, CliError> {

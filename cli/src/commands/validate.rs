@@ -7,21 +7,23 @@ use vsphere_client::preflight::{
 };
 
 use crate::args::ValidateArgs;
-use crate::session::session_settings;
+use crate::session::{session_settings, url_credentials};
 use crate::{CliError, Output};
 
 pub async fn run(args: &ValidateArgs) -> Result<Output, CliError> {
     let config = cluster_config(args)?;
     let settings = session_settings(&args.session)?;
     if settings.username.as_deref().is_none_or(str::is_empty)
-        && !url_has_user(settings.url.as_deref())
+        && url_credentials(settings.url.as_deref()).is_none()
     {
         return Err(CliError::usage(
             "missing credentials: set EKSA_VSPHERE_USERNAME and EKSA_VSPHERE_PASSWORD (or GOVC_USERNAME and GOVC_PASSWORD)"
                 .into(),
         ));
     }
-    if settings.password.is_none() && !url_has_password(settings.url.as_deref()) {
+    if settings.password.is_none()
+        && url_credentials(settings.url.as_deref()).is_none_or(|c| c.password.is_none())
+    {
         return Err(CliError::usage(
             "missing credentials: set EKSA_VSPHERE_PASSWORD (or GOVC_PASSWORD), or use --password-file".into(),
         ));
@@ -42,17 +44,6 @@ pub async fn run(args: &ValidateArgs) -> Result<Output, CliError> {
         stderr: String::new(),
         code: u8::from(report.failed()),
     })
-}
-
-fn url_has_user(url: Option<&str>) -> bool {
-    url.and_then(|u| vsphere_client::ServerUrl::parse(u).ok())
-        .is_some_and(|(_, c)| c.is_some())
-}
-
-fn url_has_password(url: Option<&str>) -> bool {
-    url.and_then(|u| vsphere_client::ServerUrl::parse(u).ok())
-        .and_then(|(_, c)| c)
-        .is_some_and(|c| c.password.is_some())
 }
 
 fn cluster_config(args: &ValidateArgs) -> Result<ClusterConfig, CliError> {
