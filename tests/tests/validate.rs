@@ -74,6 +74,15 @@ async fn run(yaml: &str, options: &PreflightOptions) -> Report {
     validate(&config, &settings(), options).await
 }
 
+/// The check called `name` (the first, when there are several).
+fn check<'a>(report: &'a Report, name: &str) -> &'a Check {
+    report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no '{name}' check:\n{}", show(report)))
+}
+
 /// The one failed check, which must name `object_part` in its object or message.
 fn single_failure<'a>(report: &'a Report, name: &str, object_part: &str) -> &'a Check {
     let failed = failures(report);
@@ -130,21 +139,13 @@ async fn a_config_adapted_to_the_simulator_passes_every_check() {
         "{}",
         show(&report)
     );
-    let clone = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Clone mode")
-        .unwrap();
+    let clone = check(&report, "Clone mode");
     assert!(
         clone.message.contains("linkedClone will be used"),
         "{}",
         clone.message
     );
-    let tags = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Template tags")
-        .unwrap();
+    let tags = check(&report, "Template tags");
     assert_eq!(tags.object.as_deref(), Some(template.as_str()));
     // Inventory (view, retrieval, destroy), template properties, privileges;
     // the template tags take a REST session (/api probe, /rest login), one
@@ -337,11 +338,7 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         .to_string();
     let wrong = yaml.replace(&sim.cert().fingerprints().sha1.to_string(), &other);
     let report = run(&wrong, &options()).await;
-    let thumbprint = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Thumbprint")
-        .unwrap();
+    let thumbprint = check(&report, "Thumbprint");
     assert_eq!(thumbprint.status, CheckStatus::Failed);
     assert!(
         thumbprint.message.contains(&format!(
@@ -351,11 +348,7 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         "{}",
         thumbprint.message
     );
-    let auth = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Authenticated to vSphere")
-        .unwrap();
+    let auth = check(&report, "Authenticated to vSphere");
     assert_eq!(auth.status, CheckStatus::Skipped, "{}", show(&report));
     assert_eq!(
         report.requests_total, 0,
@@ -367,11 +360,7 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
 
     let no_thumbprint = yaml.replace(&sim.cert().fingerprints().sha1.to_string(), "");
     let report = run(&no_thumbprint, &options()).await;
-    let thumbprint = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Thumbprint")
-        .unwrap();
+    let thumbprint = check(&report, "Thumbprint");
     assert!(thumbprint
         .message
         .contains("thumbprint is required for secure mode with self-signed certificates"));
@@ -380,17 +369,9 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
     // thumbprint's failure; the connection is still checked.
     let malformed = yaml.replace(&sim.cert().fingerprints().sha1.to_string(), "**:89:91:5B");
     let report = run(&malformed, &options()).await;
-    let connected = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Connected to server")
-        .unwrap();
+    let connected = check(&report, "Connected to server");
     assert_eq!(connected.status, CheckStatus::Passed, "{}", show(&report));
-    let thumbprint = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Thumbprint")
-        .unwrap();
+    let thumbprint = check(&report, "Thumbprint");
     assert_eq!(thumbprint.status, CheckStatus::Failed);
     assert!(
         thumbprint.message.contains("'*' is not a hex digit"),
@@ -405,11 +386,7 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         ..settings()
     };
     let report = validate(&config, &trusted, &options()).await;
-    let thumbprint = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Thumbprint")
-        .unwrap();
+    let thumbprint = check(&report, "Thumbprint");
     assert_eq!(thumbprint.status, CheckStatus::Passed, "{}", show(&report));
     assert!(
         thumbprint.message.contains("trusted; no thumbprint needed"),
@@ -430,11 +407,7 @@ async fn a_mismatched_thumbprint_stops_before_credentials_are_sent() {
         ..settings()
     };
     let report = validate(&config, &pinned, &options()).await;
-    let thumbprint = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Thumbprint")
-        .unwrap();
+    let thumbprint = check(&report, "Thumbprint");
     assert_eq!(thumbprint.status, CheckStatus::Passed, "{}", show(&report));
     assert!(thumbprint
         .message
@@ -454,11 +427,7 @@ async fn the_control_plane_ip_is_probed_on_loopback_only() {
         },
     )
     .await;
-    let ip = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Control plane IP")
-        .unwrap();
+    let ip = check(&report, "Control plane IP");
     assert_eq!(ip.status, CheckStatus::Failed, "{}", show(&report));
     assert!(
         ip.message.contains("127.0.0.1 is already in use"),
@@ -466,11 +435,7 @@ async fn the_control_plane_ip_is_probed_on_loopback_only() {
         ip.message
     );
     let report = run(&yaml, &options()).await;
-    let ip = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Control plane IP")
-        .unwrap();
+    let ip = check(&report, "Control plane IP");
     assert_eq!(ip.status, CheckStatus::Skipped);
 }
 
@@ -508,17 +473,9 @@ async fn the_homelab_example_reports_its_missing_machine_configs() {
         refs[1].starts_with("cannot find VSphereMachineConfig homelab for worker nodes"),
         "{refs:?}"
     );
-    let skipped = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Config file")
-        .unwrap();
+    let skipped = check(&report, "Config file");
     assert!(skipped.message.contains("line 96"), "{}", skipped.message);
-    let dc = report
-        .checks
-        .iter()
-        .find(|c| c.name == "Datacenter")
-        .unwrap();
+    let dc = check(&report, "Datacenter");
     assert!(
         dc.message.contains("datacenter Datacenter not found"),
         "{}",
