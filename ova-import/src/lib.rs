@@ -9,7 +9,9 @@
 //! a file's digest as its bytes stream through. The archive reader, the OVF
 //! model and the NFC upload come next (the `import-ova` issue).
 
+pub mod archive;
 pub mod manifest;
+pub mod ovf;
 pub mod verify;
 
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};

@@ -256,6 +256,9 @@ pub fn vsctl_binary() -> PathBuf {
     target
 }
 
+pub mod ova;
+pub mod servers;
+
 /// Simulator set-ups the preflight tests share: templates, roles and a
 /// cluster config adapted to the VPX inventory.
 pub mod fixtures {

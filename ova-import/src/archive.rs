@@ -1,0 +1,1 @@
+//! Streaming tar reader for OVA archives (being written).

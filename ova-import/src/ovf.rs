@@ -1,0 +1,1 @@
+//! OVF descriptor model (being written).

@@ -1,0 +1,1 @@
+//! Test OVAs built on the fly (being written).

@@ -1,0 +1,1 @@
+//! Loopback HTTPS file server and TCP fault proxy for tests (being written).
