@@ -15,4 +15,4 @@ pub mod ovf;
 pub mod verify;
 
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
-pub use verify::{DigestMismatch, VerifyingReader};
+pub use verify::{DigestCheck, DigestMismatch, VerifyingReader};

@@ -60,6 +60,52 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A digest computed over bytes handed to it as they stream, compared with a
+/// manifest entry at the end: the push-style core of [`VerifyingReader`],
+/// for code that already holds each chunk (an upload pump).
+///
+/// ```
+/// use ova_import::{verify::DigestCheck, Manifest};
+/// use sha2::Digest;
+/// let line = format!("SHA256(disk.vmdk)= {:x}", sha2::Sha256::digest(b"disk bytes"));
+/// let manifest = Manifest::parse(&line, "x.mf").unwrap();
+/// let mut check = DigestCheck::new(manifest.entry("disk.vmdk").unwrap().clone());
+/// check.update(b"disk ");
+/// check.update(b"bytes");
+/// assert!(check.finish().is_ok());
+/// ```
+pub struct DigestCheck {
+    expected: ManifestEntry,
+    hasher: Hasher,
+}
+
+impl DigestCheck {
+    /// Starts checking the file `expected` describes.
+    pub fn new(expected: ManifestEntry) -> DigestCheck {
+        let hasher = Hasher::new(expected.algorithm);
+        DigestCheck { expected, hasher }
+    }
+
+    /// Adds the next bytes of the file.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+    }
+
+    /// Compares the digest of everything added with the manifest's.
+    pub fn finish(self) -> Result<(), DigestMismatch> {
+        let actual = self.hasher.finish();
+        if actual == self.expected.digest {
+            return Ok(());
+        }
+        Err(DigestMismatch {
+            file: self.expected.file,
+            algorithm: self.expected.algorithm,
+            expected: hex(&self.expected.digest),
+            actual: hex(&actual),
+        })
+    }
+}
+
 /// Passes a file's bytes through and, at end of file, compares their digest
 /// with the manifest entry: a mismatch is an `InvalidData` I/O error carrying
 /// a [`DigestMismatch`], so whoever consumes the stream (an upload) fails
@@ -79,13 +125,12 @@ fn hex(bytes: &[u8]) -> String {
 /// ```
 pub struct VerifyingReader<R> {
     inner: R,
-    expected: ManifestEntry,
     state: State,
     bytes: u64,
 }
 
 enum State {
-    Streaming(Hasher),
+    Streaming(Box<DigestCheck>),
     Verified,
     /// Every later read repeats the failure: no retry can make it pass.
     Mismatch(DigestMismatch),
@@ -94,11 +139,9 @@ enum State {
 impl<R: Read> VerifyingReader<R> {
     /// Wraps `inner`, which must yield exactly the file `expected` describes.
     pub fn new(inner: R, expected: ManifestEntry) -> Self {
-        let state = State::Streaming(Hasher::new(expected.algorithm));
         VerifyingReader {
             inner,
-            expected,
-            state,
+            state: State::Streaming(Box::new(DigestCheck::new(expected))),
             bytes: 0,
         }
     }
@@ -116,19 +159,10 @@ impl<R: Read> VerifyingReader<R> {
     fn check(&mut self) -> io::Result<()> {
         let state = std::mem::replace(&mut self.state, State::Verified);
         self.state = match state {
-            State::Streaming(hasher) => {
-                let actual = hasher.finish();
-                if actual == self.expected.digest {
-                    State::Verified
-                } else {
-                    State::Mismatch(DigestMismatch {
-                        file: self.expected.file.clone(),
-                        algorithm: self.expected.algorithm,
-                        expected: hex(&self.expected.digest),
-                        actual: hex(&actual),
-                    })
-                }
-            }
+            State::Streaming(check) => match check.finish() {
+                Ok(()) => State::Verified,
+                Err(mismatch) => State::Mismatch(mismatch),
+            },
             done => done,
         };
         match &self.state {
@@ -148,8 +182,8 @@ impl<R: Read> Read for VerifyingReader<R> {
             self.check()?;
             return Ok(0);
         }
-        if let State::Streaming(hasher) = &mut self.state {
-            hasher.update(&buf[..n]);
+        if let State::Streaming(check) = &mut self.state {
+            check.update(&buf[..n]);
         }
         self.bytes += n as u64;
         Ok(n)

@@ -12,6 +12,7 @@
 //! | [`property`] | PropertyCollector retrieval, container views, batching |
 //! | [`mo`] | typed property sets of inventory objects |
 //! | [`task`] | waiting for tasks with `WaitForUpdatesEx` |
+//! | [`object`] | methods on folders and VMs: snapshots, templates, disks, destroy |
 //! | [`finder`] | govc-compatible inventory paths and globs |
 //! | [`preflight`] | EKS Anywhere's vSphere preflight checks |
 //! | [`rest`] | vAPI sessions and tagging |
@@ -31,6 +32,7 @@ pub mod config;
 mod error;
 pub mod finder;
 pub mod mo;
+pub mod object;
 pub mod preflight;
 pub mod property;
 pub mod rest;

@@ -4,12 +4,14 @@
 //! call can fetch many properties of many objects of many types; later
 //! layers count round trips, so everything here is built to batch.
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::session::Client;
-use crate::soap::Response;
+use crate::soap::{Node, Response};
 use crate::types::{ManagedObjectReference, This};
 
 /// `PropertySpec`: which properties of which type to read.
@@ -276,6 +278,23 @@ impl ObjectContent {
             .get_opt::<ArrayOf<T>>(path)?
             .map(|a| a.items)
             .unwrap_or_default())
+    }
+
+    /// A property's value as the server wrote it (the `val` element,
+    /// its own `xsi:type` dropped), for values passed back unchanged.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client, vm: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::retrieve_one;
+    /// let content = retrieve_one(client, &vm, &["config.hardware.device"]).await?;
+    /// println!("{}", content.raw("config.hardware.device").unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub fn raw(&self, path: &str) -> Option<&str> {
+        self.props
+            .iter()
+            .find(|(name, _)| name == path)
+            .map(|(_, value)| value.as_str())
     }
 
     /// The names of the properties returned.
@@ -720,4 +739,149 @@ mod tests {
         let response = Response::parse("ContinueRetrievePropertiesEx", last).unwrap();
         assert_eq!(contents_and_token(&response).unwrap().1, None);
     }
+}
+
+#[derive(Serialize)]
+struct CreateFilter<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    spec: &'a PropertyFilterSpec,
+    #[serde(rename = "partialUpdates")]
+    partial_updates: bool,
+}
+
+#[derive(Serialize)]
+struct WaitOptions {
+    #[serde(rename = "maxWaitSeconds")]
+    max_wait_seconds: u64,
+}
+
+#[derive(Serialize)]
+struct WaitForUpdatesEx<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    version: &'a str,
+    options: WaitOptions,
+}
+
+/// Changes to properties, pushed by the server: a private PropertyCollector
+/// with one filter, read with `WaitForUpdatesEx` long polls (never
+/// fixed-interval polling). Private, so that concurrent watches in one
+/// session do not steal each other's updates.
+///
+/// Call [`PropertyWatch::destroy`] when done: the collector is session state.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, lease: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+/// use std::time::Duration;
+/// use vsphere_client::property::{property_changes, ObjectSpec, PropertyFilterSpec, PropertySpec, PropertyWatch};
+/// let spec = PropertyFilterSpec {
+///     prop_set: vec![PropertySpec::new("HttpNfcLease", &["state"])],
+///     object_set: vec![ObjectSpec::object(lease)],
+/// };
+/// let mut watch = PropertyWatch::create(client, &spec).await?;
+/// if let Some(update) = watch.next(client, Duration::from_secs(10)).await? {
+///     for change in update.returnval().into_iter().flat_map(property_changes) {
+///         println!("{:?} = {:?}", change.child_text("name"), change.child("val").map(|v| &v.text));
+///     }
+/// }
+/// watch.destroy(client).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PropertyWatch {
+    collector: ManagedObjectReference,
+    version: String,
+}
+
+impl PropertyWatch {
+    /// Creates the collector and its filter.
+    pub async fn create(client: &Client, spec: &PropertyFilterSpec) -> Result<PropertyWatch> {
+        let collector: ManagedObjectReference = client
+            .invoke(
+                "CreatePropertyCollector",
+                &This {
+                    this: &client.service_content().property_collector,
+                },
+            )
+            .await?
+            .decode_returnval()?;
+        let watch = PropertyWatch {
+            collector,
+            version: String::new(),
+        };
+        let filter = client
+            .invoke(
+                "CreateFilter",
+                &CreateFilter {
+                    this: &watch.collector,
+                    spec,
+                    partial_updates: false,
+                },
+            )
+            .await;
+        if let Err(e) = filter {
+            let _ = watch.destroy(client).await;
+            return Err(e);
+        }
+        Ok(watch)
+    }
+
+    /// The next update (the first call returns every watched property's
+    /// current value), or `None` when nothing changed within `max_wait`
+    /// (whole seconds; at least one).
+    pub async fn next(&mut self, client: &Client, max_wait: Duration) -> Result<Option<Response>> {
+        let seconds = max_wait.as_secs().max(1);
+        let response = client
+            .invoke_with_wait(
+                "WaitForUpdatesEx",
+                &WaitForUpdatesEx {
+                    this: &self.collector,
+                    version: &self.version,
+                    options: WaitOptions {
+                        max_wait_seconds: seconds,
+                    },
+                },
+                Duration::from_secs(seconds),
+            )
+            .await?;
+        let Some(update_set) = response.returnval() else {
+            return Ok(None);
+        };
+        if let Some(v) = update_set.child_text("version") {
+            self.version = v.to_string();
+        }
+        Ok(Some(response))
+    }
+
+    /// Destroys the collector (and with it the filter).
+    pub async fn destroy(self, client: &Client) -> Result<()> {
+        client
+            .invoke(
+                "DestroyPropertyCollector",
+                &This {
+                    this: &self.collector,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The `changeSet` elements of an `UpdateSet` (each has `name`, `op` and,
+/// unless removed, `val`).
+///
+/// ```
+/// # use vsphere_client::property::property_changes;
+/// # fn demo(update_set: &vsphere_client::soap::Node) {
+/// for change in property_changes(update_set) {
+///     println!("{:?}", change.child_text("name"));
+/// }
+/// # }
+/// ```
+pub fn property_changes(update_set: &Node) -> impl Iterator<Item = &Node> {
+    update_set
+        .children_named("filterSet")
+        .flat_map(|f| f.children_named("objectSet"))
+        .flat_map(|o| o.children_named("changeSet"))
 }

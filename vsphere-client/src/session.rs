@@ -175,6 +175,20 @@ impl Client {
         self.soap.http()
     }
 
+    /// The session's HTTPS client (same TLS policy, no cookies attached), for
+    /// transfers to the server itself such as NFC disk uploads to a device
+    /// URL whose host is `*`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// let http = client.transfer_client();
+    /// let _ = http.get(client.url().join("/folder")).send().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn transfer_client(&self) -> &reqwest::Client {
+        self.soap.http()
+    }
+
     pub(crate) fn request_timeout(&self) -> Duration {
         self.soap.request_timeout()
     }
@@ -246,8 +260,37 @@ impl Client {
         request: &T,
         extra_wait: Duration,
     ) -> Result<Response> {
+        let body = crate::soap::envelope(method, request)?;
+        self.invoke_envelope(method, body, extra_wait).await
+    }
+
+    /// [`Client::invoke`] with parameters written by hand (see
+    /// [`Parameters`](crate::soap::Parameters)).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+    /// use vsphere_client::{soap::Parameters, ManagedObjectReference};
+    /// let vm = ManagedObjectReference::new("VirtualMachine", "vm-42");
+    /// client.invoke_parameters("MarkAsTemplate", &Parameters::new().value("_this", &vm)?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn invoke_parameters(
+        &self,
+        method: &str,
+        parameters: &crate::soap::Parameters,
+    ) -> Result<Response> {
+        self.invoke_envelope(method, parameters.envelope(method), Duration::ZERO)
+            .await
+    }
+
+    async fn invoke_envelope(
+        &self,
+        method: &str,
+        body: String,
+        extra_wait: Duration,
+    ) -> Result<Response> {
         let generation_before = *self.login_generation.lock().await;
-        match self.call_checked(method, request, extra_wait).await {
+        match self.call_checked(method, body.clone(), extra_wait).await {
             Err(Error::Fault { fault, .. })
                 if fault.kind == FaultKind::NotAuthenticated && self.credentials.is_some() =>
             {
@@ -260,7 +303,7 @@ impl Client {
                         *generation += 1;
                     }
                 }
-                self.call_checked(method, request, extra_wait).await
+                self.call_checked(method, body, extra_wait).await
             }
             other => other,
         }
@@ -268,13 +311,13 @@ impl Client {
 
     /// One call; a retrieval whose missing set says `NotAuthenticated` (how
     /// vCenter answers property reads without a session) becomes that fault.
-    async fn call_checked<T: Serialize>(
+    async fn call_checked(
         &self,
         method: &str,
-        request: &T,
+        body: String,
         extra_wait: Duration,
     ) -> Result<Response> {
-        let response = self.soap.call(method, request, extra_wait).await?;
+        let response = self.soap.send(method, body, extra_wait).await?;
         if reports_not_authenticated(&response) {
             return Err(Error::Fault {
                 method: method.to_string(),

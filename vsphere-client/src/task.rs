@@ -6,10 +6,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::property::{ObjectSpec, PropertyFilterSpec, PropertySpec};
+use crate::property::{
+    property_changes, ObjectSpec, PropertyFilterSpec, PropertySpec, PropertyWatch,
+};
 use crate::session::Client;
 use crate::soap::{Fault, Node, Response};
-use crate::types::{ManagedObjectReference, This};
+use crate::types::ManagedObjectReference;
 
 /// `TaskInfoState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,31 +47,8 @@ pub struct TaskOutcome {
     pub result: Option<ManagedObjectReference>,
 }
 
-#[derive(Serialize)]
-struct CreateFilter<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
-    spec: &'a PropertyFilterSpec,
-    #[serde(rename = "partialUpdates")]
-    partial_updates: bool,
-}
-
-#[derive(Serialize)]
-struct WaitOptions {
-    #[serde(rename = "maxWaitSeconds")]
-    max_wait_seconds: u32,
-}
-
-#[derive(Serialize)]
-struct WaitForUpdatesEx<'a> {
-    #[serde(rename = "_this")]
-    this: &'a ManagedObjectReference,
-    version: &'a str,
-    options: WaitOptions,
-}
-
 const TASK_PROPERTIES: &[&str] = &["info.state", "info.progress", "info.error", "info.result"];
-const LONG_POLL_SECONDS: u32 = 30;
+const LONG_POLL: Duration = Duration::from_secs(30);
 
 /// Calls a `*_Task` method and returns the task it started.
 pub async fn start_task<T: Serialize>(
@@ -101,20 +80,14 @@ pub async fn wait_for_task(
     description: &str,
     mut progress: impl FnMut(i32),
 ) -> Result<TaskOutcome> {
-    let collector: ManagedObjectReference = client
-        .invoke(
-            "CreatePropertyCollector",
-            &This {
-                this: &client.service_content().property_collector,
-            },
-        )
-        .await?
-        .decode_returnval()?;
-    let result = wait_with(client, &collector, task, description, &mut progress).await;
+    let spec = PropertyFilterSpec {
+        prop_set: vec![PropertySpec::new("Task", TASK_PROPERTIES)],
+        object_set: vec![ObjectSpec::object(task.clone())],
+    };
+    let mut watch = PropertyWatch::create(client, &spec).await?;
+    let result = wait_with(client, &mut watch, task, description, &mut progress).await;
     // The collector and its filter are session state: always release them.
-    let destroyed = client
-        .invoke("DestroyPropertyCollector", &This { this: &collector })
-        .await;
+    let destroyed = watch.destroy(client).await;
     let outcome = result?;
     destroyed?;
     Ok(outcome)
@@ -122,51 +95,23 @@ pub async fn wait_for_task(
 
 async fn wait_with(
     client: &Client,
-    collector: &ManagedObjectReference,
+    watch: &mut PropertyWatch,
     task: &ManagedObjectReference,
     description: &str,
     progress: &mut impl FnMut(i32),
 ) -> Result<TaskOutcome> {
-    let spec = PropertyFilterSpec {
-        prop_set: vec![PropertySpec::new("Task", TASK_PROPERTIES)],
-        object_set: vec![ObjectSpec::object(task.clone())],
-    };
-    client
-        .invoke(
-            "CreateFilter",
-            &CreateFilter {
-                this: collector,
-                spec: &spec,
-                partial_updates: false,
-            },
-        )
-        .await?;
-    let mut version = String::new();
     let mut last_progress = None;
     loop {
-        let response = client
-            .invoke_with_wait(
-                "WaitForUpdatesEx",
-                &WaitForUpdatesEx {
-                    this: collector,
-                    version: &version,
-                    options: WaitOptions {
-                        max_wait_seconds: LONG_POLL_SECONDS,
-                    },
-                },
-                Duration::from_secs(u64::from(LONG_POLL_SECONDS)),
-            )
-            .await?;
-        let Some(update_set) = response.returnval() else {
+        let Some(response) = watch.next(client, LONG_POLL).await? else {
             continue; // the long poll timed out with no change
         };
-        if let Some(v) = update_set.child_text("version") {
-            version = v.to_string();
-        }
+        let Some(update_set) = response.returnval() else {
+            continue;
+        };
         let mut state = None;
         let mut fault = None;
         let mut result = None;
-        for change in changes(update_set) {
+        for change in property_changes(update_set) {
             let Some(val) = change.child("val") else {
                 continue;
             };
@@ -180,7 +125,7 @@ async fn wait_with(
                         }
                     }
                 }
-                Some("info.error") => fault = Some(task_fault(&response, val)),
+                Some("info.error") => fault = Some(localized_method_fault(&response, val)),
                 Some("info.result") => {
                     result = val
                         .attr("type")
@@ -218,15 +163,8 @@ async fn wait_with(
     }
 }
 
-fn changes(update_set: &Node) -> impl Iterator<Item = &Node> {
-    update_set
-        .children_named("filterSet")
-        .flat_map(|f| f.children_named("objectSet"))
-        .flat_map(|o| o.children_named("changeSet"))
-}
-
 /// `LocalizedMethodFault` → typed [`Fault`].
-fn task_fault(response: &Response, val: &Node) -> Fault {
+pub fn localized_method_fault(response: &Response, val: &Node) -> Fault {
     let message = val
         .child_text("localizedMessage")
         .unwrap_or_default()
@@ -249,8 +187,10 @@ mod tests {
     fn task_faults_are_typed() {
         let src = r#"<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="s" xmlns:xsi="i"><soapenv:Body><WaitForUpdatesExResponse><returnval><version>2</version><filterSet><objectSet><changeSet><name>info.error</name><op>assign</op><val xsi:type="LocalizedMethodFault"><fault xsi:type="InvalidPowerState"><requestedState>poweredOff</requestedState><existingState>poweredOff</existingState></fault><localizedMessage>The attempted operation cannot be performed in the current state (Powered off).</localizedMessage></val></changeSet></objectSet></filterSet></returnval></WaitForUpdatesExResponse></soapenv:Body></soapenv:Envelope>"#;
         let response = Response::parse("WaitForUpdatesEx", src.to_string()).unwrap();
-        let change = changes(response.returnval().unwrap()).next().unwrap();
-        let fault = task_fault(&response, change.child("val").unwrap());
+        let change = property_changes(response.returnval().unwrap())
+            .next()
+            .unwrap();
+        let fault = localized_method_fault(&response, change.child("val").unwrap());
         assert_eq!(
             fault.kind,
             FaultKind::InvalidPowerState {

@@ -40,6 +40,66 @@ pub(crate) fn envelope<T: Serialize>(method: &str, request: &T) -> Result<String
     ))
 }
 
+/// A method's parameters written element by element, for calls that pass a
+/// value the server returned back to it unchanged (an `ImportSpec` from
+/// `CreateImportSpec` to `ImportVApp`): re-serializing such a value through
+/// a typed model would drop every field the model does not know.
+///
+/// Parameters must be added in the order the method's WSDL lists them.
+///
+/// ```
+/// use vsphere_client::soap::Parameters;
+/// use vsphere_client::ManagedObjectReference;
+/// let pool = ManagedObjectReference::new("ResourcePool", "resgroup-9");
+/// let params = Parameters::new()
+///     .value("_this", &pool)?
+///     .raw_element("spec", "VirtualMachineImportSpec", "<configSpec><name>vm</name></configSpec>");
+/// assert!(params.xml().starts_with(r#"<_this type="ResourcePool">resgroup-9</_this><spec xsi:type="VirtualMachineImportSpec">"#));
+/// # Ok::<(), vsphere_client::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Parameters {
+    xml: String,
+}
+
+impl Parameters {
+    /// No parameters yet.
+    pub fn new() -> Parameters {
+        Parameters::default()
+    }
+
+    /// Appends `<name>value</name>`, serialized as typed requests are.
+    pub fn value<T: Serialize>(mut self, name: &str, value: &T) -> Result<Parameters> {
+        let element = quick_xml::se::to_string_with_root(name, value)
+            .map_err(|e| Error::malformed(name, format!("cannot serialize parameter: {e}")))?;
+        self.xml.push_str(&element);
+        Ok(self)
+    }
+
+    /// Appends `<name xsi:type="xsi_type">inner_xml</name>`. `inner_xml` is
+    /// trusted to be well-formed vim25 XML (the content of an element the
+    /// server returned; see [`Node::inner_xml`]).
+    pub fn raw_element(mut self, name: &str, xsi_type: &str, inner_xml: &str) -> Parameters {
+        let xsi_type = quick_xml::escape::escape(xsi_type);
+        self.xml.push_str(&format!(
+            "<{name} xsi:type=\"{xsi_type}\">{inner_xml}</{name}>"
+        ));
+        self
+    }
+
+    /// The parameters as written so far.
+    pub fn xml(&self) -> &str {
+        &self.xml
+    }
+
+    pub(crate) fn envelope(&self, method: &str) -> String {
+        format!(
+            "{SOAP_ENVELOPE_OPEN}<{method} xmlns=\"urn:vim25\">{}</{method}>{SOAP_ENVELOPE_CLOSE}",
+            self.xml
+        )
+    }
+}
+
 /// A method's response: the `<MethodResponse>` element and its source.
 #[derive(Debug)]
 pub struct Response {
@@ -180,7 +240,17 @@ impl SoapTransport {
         request: &T,
         extra_wait: Duration,
     ) -> Result<Response> {
-        let body = envelope(method, request)?;
+        self.send(method, envelope(method, request)?, extra_wait)
+            .await
+    }
+
+    /// Sends one ready-made envelope.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        body: String,
+        extra_wait: Duration,
+    ) -> Result<Response> {
         let version = self
             .api_version
             .read()
@@ -283,11 +353,17 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Builds the reqwest client every HTTPS call of a session goes through.
-pub(crate) fn http_client(
-    policy: &TlsPolicy,
-    connect_timeout: Duration,
-) -> Result<reqwest::Client> {
+/// An HTTPS client that trusts servers as `policy` says (HTTP/1.1, no proxy),
+/// for transfers outside a session: an OVA download, an upload to an ESXi
+/// host pinned by the thumbprint its NFC lease announced.
+///
+/// ```
+/// use vsphere_client::{soap::http_client, TlsPolicy};
+/// let http = http_client(&TlsPolicy::Insecure, std::time::Duration::from_secs(10))?;
+/// # drop(http);
+/// # Ok::<(), vsphere_client::Error>(())
+/// ```
+pub fn http_client(policy: &TlsPolicy, connect_timeout: Duration) -> Result<reqwest::Client> {
     let config = tls::client_config(policy)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)

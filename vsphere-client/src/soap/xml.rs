@@ -62,6 +62,14 @@ impl Node {
         source.get(self.start..self.end).unwrap_or_default()
     }
 
+    /// The source between the element's tags (empty for `<x/>`), e.g. to
+    /// pass a returned value back with [`super::Parameters::raw_element`].
+    pub fn inner_xml<'a>(&self, source: &'a str) -> &'a str {
+        source
+            .get(self.content.0..self.content.1)
+            .unwrap_or_default()
+    }
+
     /// The element's source with namespaced attributes (`xsi:type`,
     /// `xmlns:*`) dropped from its own tag: serde matches attributes by
     /// local name, and a `ManagedObjectReference` value carries both
