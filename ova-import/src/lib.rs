@@ -10,9 +10,13 @@
 //! model and the NFC upload come next (the `import-ova` issue).
 
 pub mod archive;
+pub mod import_spec;
 pub mod manifest;
+pub mod nfc;
+pub mod options;
 pub mod ovf;
 pub mod verify;
 
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
+pub use options::ImportOptions;
 pub use verify::{DigestCheck, DigestMismatch, VerifyingReader};

@@ -81,7 +81,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn malformed(context: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// An answer that could not be understood: `context` says what was
+    /// being read.
+    ///
+    /// ```
+    /// let e = vsphere_client::Error::malformed("ServiceContent", "no OvfManager");
+    /// assert_eq!(e.to_string(), "ServiceContent: unexpected response: no OvfManager");
+    /// ```
+    pub fn malformed(context: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Malformed {
             context: context.into(),
             reason: reason.into(),
