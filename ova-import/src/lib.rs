@@ -15,6 +15,8 @@ pub mod manifest;
 pub mod nfc;
 pub mod options;
 pub mod ovf;
+pub mod source;
+pub mod upload;
 pub mod verify;
 
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
