@@ -16,6 +16,7 @@ pub mod nfc;
 pub mod options;
 pub mod ovf;
 pub mod source;
+pub mod template;
 pub mod upload;
 pub mod verify;
 

@@ -265,7 +265,6 @@ pub mod fixtures {
     use serde::{Deserialize, Serialize};
     use vsphere_client::finder::{Finder, InventoryKind};
     use vsphere_client::mo::VirtualMachine;
-    use vsphere_client::rest::{Cardinality, CategorySpec, TagSpec};
     use vsphere_client::types::This;
     use vsphere_client::{property, task, Client, ManagedObjectReference};
 
@@ -339,32 +338,11 @@ pub mod fixtures {
         let rest = client.rest_session().await.expect("REST session");
         for tag in tags {
             let category_name = tag.split(':').next().expect("category");
-            let category = match rest.find_category(category_name).await {
-                Ok(c) => c,
-                Err(_) => {
-                    let id = rest
-                        .create_category(&CategorySpec {
-                            name: category_name.into(),
-                            description: String::new(),
-                            cardinality: Cardinality::Single,
-                            associable_types: vec!["VirtualMachine".into()],
-                        })
-                        .await
-                        .expect("create category");
-                    rest.get_category(&id).await.expect("category")
-                }
-            };
-            let tag_id = match rest.find_tag(&category, tag).await {
-                Ok(t) => t.id,
-                Err(_) => rest
-                    .create_tag(&TagSpec {
-                        name: tag.to_string(),
-                        description: String::new(),
-                        category_id: category.id.clone(),
-                    })
-                    .await
-                    .expect("create tag"),
-            };
+            let category = rest
+                .find_or_create_category(category_name, &["VirtualMachine"])
+                .await
+                .expect("category");
+            let tag_id = rest.find_or_create_tag(&category, tag).await.expect("tag");
             rest.attach_tag(&tag_id, obj).await.expect("attach tag");
         }
     }

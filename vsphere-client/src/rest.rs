@@ -995,6 +995,58 @@ impl RestClient {
         self.flavor.decode_ids(&operation, &body)
     }
 
+    /// The category named `name`, created (single cardinality, tags
+    /// attachable to `associable_types`) when there is none.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &vsphere_client::rest::RestClient) -> vsphere_client::Result<()> {
+    /// let os = rest.find_or_create_category("os", &["VirtualMachine"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_or_create_category(
+        &self,
+        name: &str,
+        associable_types: &[&str],
+    ) -> Result<Category> {
+        match self.find_category(name).await {
+            Err(Error::Rest(RestError::NotFound { .. })) => {
+                let id = self
+                    .create_category(&CategorySpec {
+                        name: name.to_string(),
+                        description: String::new(),
+                        cardinality: Cardinality::Single,
+                        associable_types: associable_types.iter().map(|t| t.to_string()).collect(),
+                    })
+                    .await?;
+                self.get_category(&id).await
+            }
+            found => found,
+        }
+    }
+
+    /// The id of the tag `name` in `category`, created when there is none.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &vsphere_client::rest::RestClient) -> vsphere_client::Result<()> {
+    /// let os = rest.find_or_create_category("os", &["VirtualMachine"]).await?;
+    /// let tag_id = rest.find_or_create_tag(&os, "os:bottlerocket").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn find_or_create_tag(&self, category: &Category, name: &str) -> Result<String> {
+        match self.find_tag(category, name).await {
+            Ok(tag) => Ok(tag.id),
+            Err(Error::Rest(RestError::NotFound { .. })) => {
+                self.create_tag(&TagSpec {
+                    name: name.to_string(),
+                    description: String::new(),
+                    category_id: category.id.clone(),
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Ends the REST session. A session that already ended (HTTP 401) is
     /// not an error. The client can still be used: its next call logs in
     /// again.
