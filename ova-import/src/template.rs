@@ -140,24 +140,13 @@ pub async fn ensure_folder(
                 obj
             }
             // Another import created it since the inventory was read.
-            Err(Error::Fault { fault, .. })
-                if matches!(
-                    &fault.kind,
-                    FaultKind::DuplicateName {
-                        object: Some(_),
-                        ..
-                    }
-                ) =>
-            {
-                match fault.kind {
-                    FaultKind::DuplicateName {
-                        object: Some(existing),
-                        ..
-                    } => existing,
-                    _ => unreachable_duplicate(),
-                }
-            }
-            Err(e) => return Err(e),
+            Err(e) => match e.fault().map(|f| &f.kind) {
+                Some(FaultKind::DuplicateName {
+                    object: Some(existing),
+                    ..
+                }) => existing.clone(),
+                _ => return Err(e),
+            },
         };
         current = InventoryElement {
             obj,
@@ -166,10 +155,6 @@ pub async fn ensure_folder(
         };
     }
     Ok((current, created))
-}
-
-fn unreachable_duplicate() -> ManagedObjectReference {
-    ManagedObjectReference::new("Folder", "")
 }
 
 /// Grows a Bottlerocket template's disks to what EKS Anywhere's preflight
