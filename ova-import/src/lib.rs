@@ -10,6 +10,7 @@
 //! model and the NFC upload come next (the `import-ova` issue).
 
 pub mod archive;
+pub mod import;
 pub mod import_spec;
 pub mod manifest;
 pub mod nfc;

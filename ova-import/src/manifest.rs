@@ -9,7 +9,8 @@
 use std::fmt;
 
 /// A digest algorithm a manifest may name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum DigestAlgorithm {
     /// SHA-1 (20 bytes): older OVAs, and what vCenter computes for NFC.
     Sha1,

@@ -114,6 +114,102 @@ pub async fn power_off(client: &Client, vm: &ManagedObjectReference) -> Result<(
     Ok(())
 }
 
+/// `VirtualMachine.PowerOnVM_Task`, and waits.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, vm: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+/// vsphere_client::object::power_on(client, &vm).await?;
+/// # Ok(()) }
+/// ```
+pub async fn power_on(client: &Client, vm: &ManagedObjectReference) -> Result<()> {
+    run_task(client, "PowerOnVM_Task", vm, format!("power on {vm}")).await?;
+    Ok(())
+}
+
+/// One `extraConfig` entry (`OptionValue` with a string value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OptionValue {
+    /// The key, e.g. `guestinfo.userdata`.
+    pub key: String,
+    /// The value.
+    pub value: TypedString,
+}
+
+/// A string marked `xsd:string`, as `OptionValue.value` (declared `anyType`)
+/// needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TypedString {
+    #[serde(rename = "@xsi:type")]
+    xsi_type: &'static str,
+    #[serde(rename = "$text")]
+    text: String,
+}
+
+impl OptionValue {
+    /// `key = value`.
+    ///
+    /// ```
+    /// let v = vsphere_client::object::OptionValue::new("guestinfo.ovfEnv", "<Environment/>");
+    /// assert_eq!(v.key, "guestinfo.ovfEnv");
+    /// ```
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> OptionValue {
+        OptionValue {
+            key: key.into(),
+            value: TypedString {
+                xsi_type: "xsd:string",
+                text: value.into(),
+            },
+        }
+    }
+}
+
+/// The parts of `VirtualMachineConfigSpec` a reconfigure without device
+/// changes sets; `None` and empty fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConfigChange {
+    /// Notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
+    /// `extraConfig` entries to set.
+    #[serde(rename = "extraConfig")]
+    pub extra_config: Vec<OptionValue>,
+}
+
+#[derive(Serialize)]
+struct ReconfigVm<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    spec: &'a ConfigChange,
+}
+
+/// `VirtualMachine.ReconfigVM_Task` with annotation and extraConfig, and
+/// waits.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, vm: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+/// use vsphere_client::object::{reconfigure, ConfigChange};
+/// let change = ConfigChange { annotation: Some("Bottlerocket 1.30".into()), ..Default::default() };
+/// reconfigure(client, &vm, &change).await?;
+/// # Ok(()) }
+/// ```
+pub async fn reconfigure(
+    client: &Client,
+    vm: &ManagedObjectReference,
+    change: &ConfigChange,
+) -> Result<()> {
+    let task = start_task(
+        client,
+        "ReconfigVM_Task",
+        &ReconfigVm {
+            this: vm,
+            spec: change,
+        },
+    )
+    .await?;
+    wait_for_task(client, &task, &format!("reconfigure {vm}"), |_| {}).await?;
+    Ok(())
+}
+
 /// `ManagedEntity.Destroy_Task`: removes the object (a VM: with its files),
 /// and waits.
 ///
@@ -201,6 +297,19 @@ fn resized_disk_xml(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_config_values_are_typed_strings() {
+        let change = ConfigChange {
+            annotation: Some("a<b".into()),
+            extra_config: vec![OptionValue::new("guestinfo.x", "1")],
+        };
+        let xml = quick_xml::se::to_string_with_root("spec", &change).unwrap();
+        assert_eq!(
+            xml,
+            r#"<spec><annotation>a&lt;b</annotation><extraConfig><key>guestinfo.x</key><value xsi:type="xsd:string">1</value></extraConfig></spec>"#
+        );
+    }
 
     #[test]
     fn a_disk_edit_keeps_every_field_and_changes_only_capacity() {

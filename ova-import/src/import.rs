@@ -1,0 +1,1217 @@
+//! The whole import: read the OVA once, create the VM under an NFC lease,
+//! upload and verify every file, complete the lease, apply the template
+//! conventions. Any failure after the VM exists aborts the lease and removes
+//! the VM, so nothing half-imported remains.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+use vsphere_client::finder::{Finder, InventoryElement, InventoryKind};
+use vsphere_client::object::{self, ConfigChange, OptionValue};
+use vsphere_client::property::retrieve_one;
+use vsphere_client::{Client, FaultKind, ManagedObjectReference, TlsPolicy};
+
+use crate::archive::{ArchiveError, Member, TarStream};
+use crate::import_spec::{create_import_spec, import_vapp, ImportSpec, ImportSpecParams};
+use crate::manifest::{DigestAlgorithm, Manifest, ManifestError};
+use crate::nfc::{HttpNfcLease, TransferProgress};
+use crate::options::{ImportOptions, NetworkMapping};
+use crate::ovf::{Envelope, OvfError};
+use crate::source::{OvaSource, SourceError, SourceReader};
+use crate::template::{self, AppliedConventions, TemplateConventions};
+use crate::upload::{upload_file, UploadError, UploadTarget};
+use crate::verify::{DigestCheck, DigestMismatch};
+
+/// Largest descriptor read into memory (real ones are a few KiB).
+const MAX_DESCRIPTOR_BYTES: u64 = 16 << 20;
+/// Largest manifest or certificate read into memory.
+const MAX_SMALL_MEMBER_BYTES: u64 = 1 << 20;
+/// How long a lease may stay `initializing`.
+const LEASE_READY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What to import and where.
+///
+/// ```
+/// use ova_import::import::ImportRequest;
+/// use ova_import::source::OvaSource;
+/// let mut request = ImportRequest::new(OvaSource::parse("bottlerocket.ova").unwrap());
+/// request.pool = Some("/DC0/host/DC0_C0/Resources".into());
+/// assert!(request.verify_manifest);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    /// The OVA.
+    pub source: OvaSource,
+    /// The VM's name (else options `Name`, else the OVF's).
+    pub name: Option<String>,
+    /// The datacenter (else the only one).
+    pub datacenter: Option<String>,
+    /// The folder (else the datacenter's `vm` folder).
+    pub folder: Option<String>,
+    /// The datastore (else the only one).
+    pub datastore: Option<String>,
+    /// The resource pool (else `*/Resources`, which must be unique).
+    pub pool: Option<String>,
+    /// OVF network → vCenter network, overriding the options' mappings.
+    pub networks: Vec<NetworkMapping>,
+    /// govc's options.
+    pub options: ImportOptions,
+    /// Check the manifest's digests (on unless `--skip-manifest`).
+    pub verify_manifest: bool,
+    /// EKS Anywhere template conventions (`--template`).
+    pub template: Option<TemplateConventions>,
+    /// How a URL source's server is trusted.
+    pub source_tls: TlsPolicy,
+    /// How often the lease hears of progress (and is kept alive).
+    pub lease_progress_interval: Duration,
+}
+
+impl ImportRequest {
+    /// An import of `source` with every default.
+    pub fn new(source: OvaSource) -> ImportRequest {
+        ImportRequest {
+            source,
+            name: None,
+            datacenter: None,
+            folder: None,
+            datastore: None,
+            pool: None,
+            networks: Vec::new(),
+            options: ImportOptions::default(),
+            verify_manifest: true,
+            template: None,
+            source_tls: TlsPolicy::Verify(vsphere_client::tls::RootSource::System),
+            lease_progress_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the caller hears while an import runs (a progress bar, log lines).
+/// Every method has a no-op default.
+///
+/// ```
+/// struct Log;
+/// impl ova_import::import::ImportObserver for Log {
+///     fn stage(&self, message: &str) { eprintln!("{message}"); }
+/// }
+/// ```
+pub trait ImportObserver: Send + Sync {
+    /// A step begins.
+    fn stage(&self, _message: &str) {}
+    /// Something the user should know; the import goes on.
+    fn warning(&self, _message: &str) {}
+    /// A file's upload begins.
+    fn file_started(&self, _file: &str, _bytes: u64) {}
+    /// A file's upload has sent `sent` bytes.
+    fn file_progress(&self, _file: &str, _sent: u64) {}
+    /// A file's upload finished.
+    fn file_finished(&self, _file: &str) {}
+}
+
+/// An observer that ignores everything.
+///
+/// ```
+/// let _quiet = ova_import::import::SilentObserver;
+/// ```
+pub struct SilentObserver;
+
+impl ImportObserver for SilentObserver {}
+
+/// One uploaded file.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    /// The archive member.
+    pub name: String,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// The manifest algorithm it was verified with; `None` when unverified.
+    pub verified: Option<DigestAlgorithm>,
+    /// Whether it was read in a second pass (archive not in OVA order).
+    pub second_pass: bool,
+}
+
+/// A finished import.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportReport {
+    /// The VM, `VirtualMachine:vm-N`.
+    pub vm: String,
+    /// Its name.
+    pub name: String,
+    /// Its inventory path.
+    pub inventory_path: String,
+    /// The uploaded files.
+    pub files: Vec<FileReport>,
+    /// Files whose digests were verified (the descriptor included).
+    pub digests_verified: Vec<String>,
+    /// Bytes uploaded.
+    pub bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Percentages reported to the lease, in order.
+    pub lease_progress: Vec<i32>,
+    /// Folders created.
+    pub folders_created: Vec<String>,
+    /// Template conventions applied.
+    pub conventions: Option<AppliedConventions>,
+    /// Whether the VM is a template.
+    pub template: bool,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The OVA could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The archive is broken or hostile.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The descriptor is invalid.
+    #[error(transparent)]
+    Ovf(#[from] OvfError),
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A file does not match the manifest.
+    #[error(transparent)]
+    Digest(#[from] DigestMismatch),
+    /// An upload failed.
+    #[error(transparent)]
+    Upload(UploadError),
+    /// The archive has no descriptor.
+    #[error("{source_name}: no .ovf descriptor in the archive; is this an OVA?")]
+    NoDescriptor {
+        /// The OVA.
+        source_name: String,
+    },
+    /// A member is too large to be what its name says.
+    #[error(
+        "{source_name}: {member} is {size} bytes, more than the {limit} bytes such a file may have"
+    )]
+    TooLarge {
+        /// The OVA.
+        source_name: String,
+        /// The member.
+        member: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The descriptor or the manifest names a file the archive lacks.
+    #[error("{source_name}: {listed_by} lists {file}, which is not in the archive; the OVA is incomplete")]
+    MissingFile {
+        /// The OVA.
+        source_name: String,
+        /// `the descriptor` or the manifest's name.
+        listed_by: String,
+        /// The file.
+        file: String,
+    },
+    /// A file is not covered by the manifest.
+    #[error("{file} is not listed in the manifest {manifest}; use --skip-manifest to import without verification")]
+    NotInManifest {
+        /// The file.
+        file: String,
+        /// The manifest.
+        manifest: String,
+    },
+    /// vCenter refused the descriptor.
+    #[error("CreateImportSpec refused the descriptor: {}", messages.join("; "))]
+    ImportSpec {
+        /// vCenter's errors.
+        messages: Vec<String>,
+    },
+    /// A VM of that name exists in the folder.
+    #[error(
+        "DuplicateName: a VM named '{name}' already exists in {folder}; choose another --name"
+    )]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// The folder path.
+        folder: String,
+    },
+    /// A vCenter call failed.
+    #[error("{step}: {source}")]
+    Vsphere {
+        /// What was being done.
+        step: String,
+        /// The error.
+        source: vsphere_client::Error,
+    },
+    /// The import was interrupted (Ctrl-C).
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl ImportError {
+    fn vsphere(step: impl Into<String>) -> impl FnOnce(vsphere_client::Error) -> ImportError {
+        let step = step.into();
+        move |source| ImportError::Vsphere { step, source }
+    }
+
+    /// The file the failure is about, when there is one (for the lease
+    /// abort's fault).
+    fn file(&self) -> Option<String> {
+        match self {
+            ImportError::Digest(m) => Some(m.file.clone()),
+            ImportError::Upload(UploadError::Read { file, .. })
+            | ImportError::Upload(UploadError::Send { file, .. })
+            | ImportError::Upload(UploadError::Short { file, .. })
+            | ImportError::MissingFile { file, .. }
+            | ImportError::NotInManifest { file, .. } => Some(file.clone()),
+            ImportError::Upload(UploadError::Digest(m)) => Some(m.file.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<UploadError> for ImportError {
+    fn from(e: UploadError) -> ImportError {
+        match e {
+            UploadError::Digest(m) => ImportError::Digest(m),
+            other => ImportError::Upload(other),
+        }
+    }
+}
+
+/// What was done about the objects a failed import had created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Cleanup {
+    /// The import failed before anything was created on vCenter.
+    NothingCreated,
+    /// The lease was aborted (when it was still open) and the VM removed.
+    Removed {
+        /// The VM removed, when the server had kept one.
+        vm: Option<String>,
+        /// Whether the lease was aborted.
+        lease_aborted: bool,
+    },
+    /// Cleanup itself failed: the VM may remain.
+    Failed {
+        /// The VM.
+        vm: Option<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cleanup::NothingCreated => write!(f, "nothing was created on vCenter"),
+            Cleanup::Removed {
+                vm: Some(vm),
+                lease_aborted,
+            } => write!(
+                f,
+                "{}{vm} destroyed: nothing is left on vCenter",
+                if *lease_aborted {
+                    "lease aborted, "
+                } else {
+                    ""
+                }
+            ),
+            Cleanup::Removed {
+                vm: None,
+                lease_aborted,
+            } => write!(
+                f,
+                "{}the server kept no VM: nothing is left on vCenter",
+                if *lease_aborted {
+                    "lease aborted, "
+                } else {
+                    ""
+                }
+            ),
+            Cleanup::Failed { vm, reason } => write!(
+                f,
+                "CLEANUP FAILED ({reason}): {} may remain; remove it with `govc vm.destroy`",
+                vm.as_deref().unwrap_or("the imported VM")
+            ),
+        }
+    }
+}
+
+/// A failed import: the cause and what was cleaned up.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} ({cleanup})")]
+pub struct ImportFailure {
+    /// Why it failed.
+    #[source]
+    pub error: ImportError,
+    /// What became of what it had created.
+    pub cleanup: Cleanup,
+    /// Warnings given before it failed.
+    pub warnings: Vec<String>,
+}
+
+/// Everything read and decided before anything is created.
+struct Prepared {
+    tar: TarStream<SourceReader>,
+    /// The first data member after the descriptor and manifest.
+    pending: Option<Member>,
+    /// Data members that came before the descriptor (read in a second pass).
+    passed: Vec<Member>,
+    envelope: Envelope,
+    manifest: Option<(String, Manifest)>,
+    digests_verified: Vec<String>,
+    name: String,
+    folder_path: String,
+    pool: InventoryElement,
+    spec: ImportSpec,
+    http: reqwest::Client,
+}
+
+/// Imports an OVA. `cancel` resolving (Ctrl-C) interrupts it; what was
+/// created is removed before this returns.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> Result<(), ova_import::import::ImportFailure> {
+/// use ova_import::import::{import_ova, ImportRequest, SilentObserver};
+/// use ova_import::source::OvaSource;
+/// use ova_import::template::TemplateConventions;
+/// let mut request = ImportRequest::new(OvaSource::parse("bottlerocket.ova").unwrap());
+/// request.pool = Some("/DC0/host/DC0_C0/Resources".into());
+/// request.folder = Some("Templates".into());
+/// request.template = Some(TemplateConventions::eks_anywhere("bottlerocket", None));
+/// let report = import_ova(client, &request, &SilentObserver, std::future::pending()).await?;
+/// println!("{} at {}", report.vm, report.inventory_path);
+/// # Ok(()) }
+/// ```
+pub async fn import_ova<C: Future<Output = ()>>(
+    client: &Client,
+    request: &ImportRequest,
+    observer: &dyn ImportObserver,
+    cancel: C,
+) -> Result<ImportReport, ImportFailure> {
+    let started = Instant::now();
+    let mut warnings = Warnings::new(observer);
+    tokio::pin!(cancel);
+    let nothing_created = |error: ImportError, warnings: &Warnings| ImportFailure {
+        error,
+        cleanup: Cleanup::NothingCreated,
+        warnings: warnings.list.clone(),
+    };
+
+    let prepared = tokio::select! {
+        r = prepare(client, request, observer, &mut warnings) => r,
+        () = &mut cancel => Err(ImportError::Cancelled),
+    };
+    let mut prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return Err(nothing_created(e, &warnings)),
+    };
+
+    // The folder is created last before the VM, once everything else was
+    // accepted; a folder is not half an import, so a later failure leaves it.
+    let conventions = request.template.as_ref();
+    let finder = Finder::load(client, request.datacenter.as_deref())
+        .await
+        .map_err(|e| nothing_created(ImportError::vsphere("read the inventory")(e), &warnings))?;
+    let (folder, folders_created) = template::ensure_folder(
+        client,
+        &finder,
+        &prepared.folder_path,
+        conventions.is_some_and(|c| c.create_folder),
+    )
+    .await
+    .map_err(|e| nothing_created(ImportError::vsphere("folder")(e), &warnings))?;
+    for created in &folders_created {
+        observer.stage(&format!("created folder {created}"));
+    }
+
+    observer.stage(&format!("creating {} in {}", prepared.name, folder.path));
+    let lease_ref = match import_vapp(
+        client,
+        &prepared.pool.obj,
+        &prepared.spec,
+        Some(&folder.obj),
+    )
+    .await
+    {
+        Ok(lease) => lease,
+        Err(e) => {
+            let error = match e.fault().map(|f| &f.kind) {
+                Some(FaultKind::DuplicateName { .. }) => ImportError::DuplicateName {
+                    name: prepared.name.clone(),
+                    folder: folder.path.clone(),
+                },
+                _ => ImportError::vsphere("ImportVApp")(e),
+            };
+            return Err(nothing_created(error, &warnings));
+        }
+    };
+    let lease = HttpNfcLease::new(lease_ref);
+
+    let mut entity: Option<ManagedObjectReference> = None;
+    let transferred = tokio::select! {
+        r = transfer(client, request, &lease, &mut prepared, &mut entity, observer, &mut warnings) => r,
+        () = &mut cancel => Err(ImportError::Cancelled),
+    };
+    let transferred = match transferred {
+        Ok(t) => t,
+        Err(error) => {
+            let cleanup = abandon(
+                client,
+                Some(&lease),
+                entity,
+                &folder,
+                &prepared.name,
+                &error,
+            )
+            .await;
+            return Err(ImportFailure {
+                error,
+                cleanup,
+                warnings: warnings.list,
+            });
+        }
+    };
+    let vm = transferred.vm.clone();
+
+    let finished = tokio::select! {
+        r = finish(client, request, &vm, &prepared, observer) => r,
+        () = &mut cancel => Err(ImportError::Cancelled),
+    };
+    let applied = match finished {
+        Ok(applied) => applied,
+        Err(error) => {
+            let cleanup = abandon(client, None, Some(vm), &folder, &prepared.name, &error).await;
+            return Err(ImportFailure {
+                error,
+                cleanup,
+                warnings: warnings.list,
+            });
+        }
+    };
+    let template = applied.as_ref().is_some_and(|a| a.template) || request.options.mark_as_template;
+    Ok(ImportReport {
+        vm: vm.to_string(),
+        name: prepared.name.clone(),
+        inventory_path: format!("{}/{}", folder.path, prepared.name),
+        bytes: transferred.files.iter().map(|f| f.bytes).sum(),
+        files: transferred.files,
+        digests_verified: prepared.digests_verified.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        lease_progress: transferred.lease_progress,
+        folders_created,
+        conventions: applied,
+        template,
+        warnings: warnings.list,
+    })
+}
+
+/// Warnings, told to the observer and kept for the report.
+struct Warnings<'a> {
+    observer: &'a dyn ImportObserver,
+    list: Vec<String>,
+}
+
+impl<'a> Warnings<'a> {
+    fn new(observer: &'a dyn ImportObserver) -> Warnings<'a> {
+        Warnings {
+            observer,
+            list: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, message: String) {
+        tracing::warn!("{message}");
+        self.observer.warning(&message);
+        self.list.push(message);
+    }
+}
+
+fn is_descriptor(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".ovf")
+}
+
+fn is_manifest(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".mf")
+}
+
+fn is_certificate(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".cert")
+}
+
+/// Reads the current member whole, refusing one over `limit` bytes.
+async fn read_small(
+    tar: &mut TarStream<SourceReader>,
+    member: &Member,
+    limit: u64,
+    source_name: &str,
+) -> Result<Vec<u8>, ImportError> {
+    if member.size > limit {
+        return Err(ImportError::TooLarge {
+            source_name: source_name.to_string(),
+            member: member.name.clone(),
+            size: member.size,
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(member.size as usize);
+    tar.member_reader()
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| archive_error(e, source_name, &member.name))?;
+    Ok(bytes)
+}
+
+/// An I/O error from a member reader, as the archive error inside it.
+fn archive_error(e: std::io::Error, source_name: &str, member: &str) -> ImportError {
+    match e.into_inner().map(|inner| inner.downcast::<ArchiveError>()) {
+        Some(Ok(archive)) => ImportError::Archive(*archive),
+        Some(Err(other)) => ImportError::Source(SourceError::File {
+            path: format!("{source_name}: {member}"),
+            reason: other.to_string(),
+        }),
+        None => ImportError::Source(SourceError::File {
+            path: format!("{source_name}: {member}"),
+            reason: "read failed".into(),
+        }),
+    }
+}
+
+async fn prepare(
+    client: &Client,
+    request: &ImportRequest,
+    observer: &dyn ImportObserver,
+    warnings: &mut Warnings<'_>,
+) -> Result<Prepared, ImportError> {
+    let finder = Finder::load(client, request.datacenter.as_deref())
+        .await
+        .map_err(ImportError::vsphere("read the inventory"))?;
+    let datacenter = finder
+        .datacenter()
+        .map_err(|e| ImportError::vsphere("datacenter")(e.into()))?;
+    let pool = finder
+        .find_one(
+            InventoryKind::ResourcePool,
+            request.pool.as_deref().unwrap_or("*/Resources"),
+        )
+        .map_err(|e| ImportError::vsphere("resource pool")(e.into()))?;
+    let datastore = finder
+        .find_one(
+            InventoryKind::Datastore,
+            request.datastore.as_deref().unwrap_or("*"),
+        )
+        .map_err(|e| ImportError::vsphere("datastore")(e.into()))?;
+    let folder_path = match request.folder.as_deref() {
+        None | Some("") => format!("{}/vm", datacenter.path),
+        Some(p) if p.starts_with('/') => p.trim_end_matches('/').to_string(),
+        Some(p) => format!("{}/vm/{}", datacenter.path, p.trim_matches('/')),
+    };
+
+    let source_name = request.source.display_name();
+    observer.stage(&format!("reading {source_name}"));
+    let http = vsphere_client::soap::http_client(&request.source_tls, Duration::from_secs(30))
+        .map_err(ImportError::vsphere("HTTPS client for the OVA"))?;
+    let opened = request.source.open(&http).await?;
+    let mut tar = TarStream::new(opened.reader, source_name.clone());
+
+    // The descriptor comes first in an OVA; anything before it is either a
+    // small manifest/certificate (read now) or data for a second pass.
+    let mut passed = Vec::new();
+    let mut manifest_text: Option<(String, Vec<u8>)> = None;
+    let (descriptor_name, descriptor) = loop {
+        let Some(member) = tar.next_member().await? else {
+            return Err(ImportError::NoDescriptor { source_name });
+        };
+        if is_descriptor(&member.name) {
+            let bytes = read_small(&mut tar, &member, MAX_DESCRIPTOR_BYTES, &source_name).await?;
+            break (member.name, bytes);
+        }
+        if is_manifest(&member.name) {
+            let bytes = read_small(&mut tar, &member, MAX_SMALL_MEMBER_BYTES, &source_name).await?;
+            manifest_text = Some((member.name, bytes));
+        } else if !is_certificate(&member.name) {
+            warnings.add(format!(
+                "{source_name}: {} comes before the descriptor (not OVA order); it will be read again in a second pass",
+                member.name
+            ));
+            passed.push(member);
+        }
+    };
+    let envelope =
+        Envelope::parse_bytes(&descriptor, &format!("{source_name}: {descriptor_name}"))?;
+
+    // The manifest, when there is one, follows the descriptor.
+    let mut pending = None;
+    while let Some(member) = tar.next_member().await? {
+        if is_manifest(&member.name) && manifest_text.is_none() {
+            let bytes = read_small(&mut tar, &member, MAX_SMALL_MEMBER_BYTES, &source_name).await?;
+            manifest_text = Some((member.name, bytes));
+        } else if is_certificate(&member.name) {
+            tracing::info!(
+                "{}: the OVA is signed; the signature is not checked",
+                member.name
+            );
+        } else {
+            pending = Some(member);
+            break;
+        }
+    }
+
+    let mut digests_verified = Vec::new();
+    let manifest = match (request.verify_manifest, manifest_text) {
+        (false, _) => {
+            warnings.add("--skip-manifest: the OVA's digests are not verified".into());
+            None
+        }
+        (true, None) => {
+            warnings.add(format!(
+                "{source_name} has no manifest (.mf): its integrity cannot be verified"
+            ));
+            None
+        }
+        (true, Some((name, bytes))) => {
+            let text = String::from_utf8(bytes).map_err(|_| ManifestError {
+                origin: name.clone(),
+                line: 1,
+                message: "the manifest is not UTF-8 text".into(),
+            })?;
+            let manifest = Manifest::parse(&text, &name)?;
+            let entry =
+                manifest
+                    .entry(&descriptor_name)
+                    .ok_or_else(|| ImportError::NotInManifest {
+                        file: descriptor_name.clone(),
+                        manifest: name.clone(),
+                    })?;
+            let mut check = DigestCheck::new(entry.clone());
+            check.update(&descriptor);
+            check.finish()?;
+            digests_verified.push(descriptor_name.clone());
+            Some((name, manifest))
+        }
+    };
+
+    let name = request
+        .name
+        .clone()
+        .or_else(|| request.options.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| envelope.default_name().to_string());
+    if let Ok(children) = finder.list(Some(&folder_path)) {
+        if children
+            .iter()
+            .any(|c| c.name == name && c.obj.kind == "VirtualMachine")
+        {
+            return Err(ImportError::DuplicateName {
+                name,
+                folder: folder_path,
+            });
+        }
+    }
+
+    let network_mapping = map_networks(&finder, request, &envelope, warnings)?;
+    let descriptor_text = String::from_utf8_lossy(&descriptor).into_owned();
+    let params = ImportSpecParams {
+        entity_name: name.clone(),
+        network_mapping,
+        property_mapping: request.options.property_mapping.clone(),
+        disk_provisioning: request.options.disk_provisioning.clone(),
+        deployment: request.options.deployment.clone(),
+        ip_allocation_policy: request.options.ip_allocation_policy.clone(),
+        ip_protocol: request.options.ip_protocol.clone(),
+    };
+    observer.stage("CreateImportSpec");
+    let spec = create_import_spec(client, &descriptor_text, &pool.obj, &datastore.obj, &params)
+        .await
+        .map_err(ImportError::vsphere("CreateImportSpec"))?;
+    for warning in &spec.warnings {
+        warnings.add(format!("CreateImportSpec: {warning}"));
+    }
+    if !spec.errors.is_empty() {
+        return Err(ImportError::ImportSpec {
+            messages: spec.errors.clone(),
+        });
+    }
+    Ok(Prepared {
+        tar,
+        pending,
+        passed,
+        envelope,
+        manifest,
+        digests_verified,
+        name,
+        folder_path,
+        pool,
+        spec,
+        http,
+    })
+}
+
+/// The OVF's networks mapped to vCenter networks: explicit mappings first
+/// (`--net` over the options file), else a vCenter network of the same name.
+fn map_networks(
+    finder: &Finder,
+    request: &ImportRequest,
+    envelope: &Envelope,
+    warnings: &mut Warnings<'_>,
+) -> Result<Vec<(String, ManagedObjectReference)>, ImportError> {
+    let mut wanted: Vec<NetworkMapping> = request.options.network_mapping.clone();
+    for m in &request.networks {
+        wanted.retain(|w| w.name != m.name);
+        wanted.push(m.clone());
+    }
+    for m in &wanted {
+        if !envelope.networks.iter().any(|n| n.name == m.name) {
+            warnings.add(format!(
+                "network mapping '{}': the OVF has no network of that name",
+                m.name
+            ));
+        }
+    }
+    let mut mapped = Vec::new();
+    for network in &envelope.networks {
+        let target = wanted
+            .iter()
+            .find(|m| m.name == network.name && !m.network.is_empty())
+            .map(|m| m.network.as_str());
+        match target {
+            Some(path) => {
+                let found = finder.find_one(InventoryKind::Network, path).map_err(|e| {
+                    ImportError::vsphere(format!("network for '{}'", network.name))(e.into())
+                })?;
+                mapped.push((network.name.clone(), found.obj));
+            }
+            None => match finder.find_one(InventoryKind::Network, &network.name) {
+                Ok(found) => mapped.push((network.name.clone(), found.obj)),
+                Err(e) => warnings.add(format!(
+                    "OVF network '{}' is not mapped ({e}); use --net \"{}=<vCenter network>\"",
+                    network.name, network.name
+                )),
+            },
+        }
+    }
+    Ok(mapped)
+}
+
+struct Transferred {
+    vm: ManagedObjectReference,
+    files: Vec<FileReport>,
+    lease_progress: Vec<i32>,
+}
+
+async fn transfer(
+    client: &Client,
+    request: &ImportRequest,
+    lease: &HttpNfcLease,
+    prepared: &mut Prepared,
+    entity: &mut Option<ManagedObjectReference>,
+    observer: &dyn ImportObserver,
+    warnings: &mut Warnings<'_>,
+) -> Result<Transferred, ImportError> {
+    observer.stage("waiting for the import lease");
+    let info = lease
+        .wait_ready(client, LEASE_READY_TIMEOUT)
+        .await
+        .map_err(ImportError::vsphere("HttpNfcLease"))?;
+    *entity = Some(info.entity.clone());
+
+    let mut targets: HashMap<String, UploadTarget> = HashMap::new();
+    let mut total = 0u64;
+    for item in &prepared.spec.file_items {
+        let device = info
+            .device_urls
+            .iter()
+            .find(|d| d.import_key == item.device_id)
+            .ok_or_else(|| {
+                ImportError::vsphere("HttpNfcLease")(vsphere_client::Error::malformed(
+                    "HttpNfcLease info",
+                    format!("no device URL for {} ({})", item.path, item.device_id),
+                ))
+            })?;
+        let target = UploadTarget::for_device(client, device).map_err(ImportError::vsphere(
+            format!("upload target for {}", item.path),
+        ))?;
+        total += prepared
+            .envelope
+            .file(&item.path)
+            .and_then(|f| f.size)
+            .or(item.size.and_then(|s| u64::try_from(s).ok()))
+            .unwrap_or(0);
+        targets.insert(item.path.clone(), target);
+    }
+    let progress = TransferProgress::new(total);
+    let files = {
+        let uploads = upload_all(request, prepared, &targets, &progress, observer, warnings);
+        tokio::pin!(uploads);
+        tokio::select! {
+            r = &mut uploads => r?,
+            () = progress.keep_alive(client, lease, request.lease_progress_interval) => {
+                unreachable_keep_alive()
+            }
+        }
+    };
+    progress
+        .report(client, lease, 100)
+        .await
+        .map_err(ImportError::vsphere("HttpNfcLeaseProgress"))?;
+    lease
+        .complete(client)
+        .await
+        .map_err(ImportError::vsphere("HttpNfcLeaseComplete"))?;
+    Ok(Transferred {
+        vm: info.entity,
+        files,
+        lease_progress: progress.reported(),
+    })
+}
+
+/// `keep_alive` loops until dropped; this arm of the select never wins.
+fn unreachable_keep_alive() -> Vec<FileReport> {
+    Vec::new()
+}
+
+async fn upload_all(
+    request: &ImportRequest,
+    prepared: &mut Prepared,
+    targets: &HashMap<String, UploadTarget>,
+    progress: &TransferProgress,
+    observer: &dyn ImportObserver,
+    warnings: &mut Warnings<'_>,
+) -> Result<Vec<FileReport>, ImportError> {
+    let source_name = request.source.display_name();
+    let mut done: HashSet<String> = HashSet::new();
+    let mut files = Vec::new();
+    let mut pending = prepared.pending.take();
+    loop {
+        let member = match pending.take() {
+            Some(m) => m,
+            None => match prepared.tar.next_member().await? {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        let Some(target) = targets.get(&member.name) else {
+            if !is_certificate(&member.name) {
+                warnings.add(format!(
+                    "{source_name}: {} is not a file of the import; skipped",
+                    member.name
+                ));
+            }
+            continue;
+        };
+        if !done.insert(member.name.clone()) {
+            warnings.add(format!(
+                "{source_name}: {} appears twice; the second copy is skipped",
+                member.name
+            ));
+            continue;
+        }
+        let digest = digest_check(prepared, &member.name)?;
+        let verified = digest
+            .as_ref()
+            .map(|_| algorithm_of(prepared, &member.name));
+        observer.file_started(&member.name, member.size);
+        let name = member.name.clone();
+        let on_chunk = |sent: u64| observer.file_progress(&name, sent);
+        let uploaded = upload_file(
+            &mut prepared.tar.member_reader(),
+            &member.name,
+            member.size,
+            target,
+            digest,
+            progress,
+            &on_chunk,
+        )
+        .await?;
+        observer.file_finished(&member.name);
+        if uploaded.verified {
+            prepared.digests_verified.push(member.name.clone());
+        }
+        files.push(FileReport {
+            name: member.name,
+            bytes: uploaded.bytes,
+            verified: verified.flatten(),
+            second_pass: false,
+        });
+    }
+
+    // Data that came before the descriptor: read it again where it lies.
+    for member in std::mem::take(&mut prepared.passed) {
+        let Some(target) = targets.get(&member.name) else {
+            continue;
+        };
+        if !done.insert(member.name.clone()) {
+            continue;
+        }
+        observer.stage(&format!("second pass: {}", member.name));
+        tracing::warn!(
+            "{source_name}: reading {} again at byte {} (archive not in OVA order)",
+            member.name,
+            member.data_offset
+        );
+        let mut reader = request
+            .source
+            .open_range(&prepared.http, member.data_offset, member.size)
+            .await?;
+        let digest = digest_check(prepared, &member.name)?;
+        let verified = digest
+            .as_ref()
+            .map(|_| algorithm_of(prepared, &member.name));
+        observer.file_started(&member.name, member.size);
+        let name = member.name.clone();
+        let on_chunk = |sent: u64| observer.file_progress(&name, sent);
+        let uploaded = upload_file(
+            &mut reader,
+            &member.name,
+            member.size,
+            target,
+            digest,
+            progress,
+            &on_chunk,
+        )
+        .await?;
+        observer.file_finished(&member.name);
+        if uploaded.verified {
+            prepared.digests_verified.push(member.name.clone());
+        }
+        files.push(FileReport {
+            name: member.name,
+            bytes: uploaded.bytes,
+            verified: verified.flatten(),
+            second_pass: true,
+        });
+    }
+
+    for path in targets.keys() {
+        if !done.contains(path) {
+            return Err(ImportError::MissingFile {
+                source_name,
+                listed_by: "the descriptor".into(),
+                file: path.clone(),
+            });
+        }
+    }
+    if let Some((manifest_name, manifest)) = &prepared.manifest {
+        for entry in &manifest.entries {
+            if !prepared.digests_verified.contains(&entry.file) {
+                return Err(ImportError::MissingFile {
+                    source_name,
+                    listed_by: manifest_name.clone(),
+                    file: entry.file.clone(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn digest_check(prepared: &Prepared, file: &str) -> Result<Option<DigestCheck>, ImportError> {
+    let Some((manifest_name, manifest)) = &prepared.manifest else {
+        return Ok(None);
+    };
+    match manifest.entry(file) {
+        Some(entry) => Ok(Some(DigestCheck::new(entry.clone()))),
+        None => Err(ImportError::NotInManifest {
+            file: file.to_string(),
+            manifest: manifest_name.clone(),
+        }),
+    }
+}
+
+fn algorithm_of(prepared: &Prepared, file: &str) -> Option<DigestAlgorithm> {
+    prepared
+        .manifest
+        .as_ref()
+        .and_then(|(_, m)| m.entry(file))
+        .map(|e| e.algorithm)
+}
+
+/// After the lease completed: the govc options that change the VM, then the
+/// template conventions.
+async fn finish(
+    client: &Client,
+    request: &ImportRequest,
+    vm: &ManagedObjectReference,
+    prepared: &Prepared,
+    observer: &dyn ImportObserver,
+) -> Result<Option<AppliedConventions>, ImportError> {
+    let options = &request.options;
+    let mut change = ConfigChange {
+        annotation: options.annotation.clone(),
+        ..Default::default()
+    };
+    if options.inject_ovf_env {
+        change.extra_config.push(OptionValue::new(
+            "guestinfo.ovfEnv",
+            ovf_environment(options),
+        ));
+    }
+    if change.annotation.is_some() || !change.extra_config.is_empty() {
+        observer.stage("reconfiguring (annotation, OVF environment)");
+        object::reconfigure(client, vm, &change)
+            .await
+            .map_err(ImportError::vsphere("reconfigure"))?;
+    }
+    let applied =
+        match &request.template {
+            Some(conventions) => {
+                observer.stage("applying the EKS Anywhere template conventions");
+                Some(template::apply(client, vm, conventions).await.map_err(
+                    ImportError::vsphere(format!("template conventions for {}", prepared.name)),
+                )?)
+            }
+            None => None,
+        };
+    let is_template = applied.as_ref().is_some_and(|a| a.template);
+    if options.mark_as_template && !is_template {
+        object::mark_as_template(client, vm)
+            .await
+            .map_err(ImportError::vsphere("MarkAsTemplate"))?;
+    }
+    if options.power_on && !is_template && !options.mark_as_template {
+        observer.stage("powering on");
+        object::power_on(client, vm)
+            .await
+            .map_err(ImportError::vsphere("power on"))?;
+        if options.wait_for_ip {
+            observer.stage("waiting for the guest's IP address");
+            wait_for_ip(client, vm).await?;
+        }
+    }
+    Ok(applied)
+}
+
+/// The OVF environment document govc injects for `InjectOvfEnv`.
+fn ovf_environment(options: &ImportOptions) -> String {
+    let mut properties = String::new();
+    for kv in &options.property_mapping {
+        properties.push_str(&format!(
+            "<Property oe:key=\"{}\" oe:value=\"{}\"/>",
+            quick_xml::escape::escape(kv.key.as_str()),
+            quick_xml::escape::escape(kv.value.as_str())
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\" \
+         xmlns:oe=\"http://schemas.dmtf.org/ovf/environment/1\"><PropertySection>{properties}</PropertySection></Environment>"
+    )
+}
+
+async fn wait_for_ip(client: &Client, vm: &ManagedObjectReference) -> Result<(), ImportError> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let content = retrieve_one(client, vm, &["guest.ipAddress"])
+            .await
+            .map_err(ImportError::vsphere("guest.ipAddress"))?;
+        let ip: Option<String> = content
+            .get_opt("guest.ipAddress")
+            .map_err(ImportError::vsphere("guest.ipAddress"))?;
+        if ip.is_some_and(|ip| !ip.is_empty()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(ImportError::vsphere("WaitForIP")(
+                vsphere_client::Error::Timeout {
+                    method: "guest.ipAddress".into(),
+                    url: client.url().to_string(),
+                    seconds: 600,
+                },
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Aborts the lease (when given) with a fault naming the file, and removes
+/// the VM the import created.
+async fn abandon(
+    client: &Client,
+    lease: Option<&HttpNfcLease>,
+    entity: Option<ManagedObjectReference>,
+    folder: &InventoryElement,
+    name: &str,
+    error: &ImportError,
+) -> Cleanup {
+    let mut lease_aborted = false;
+    let mut entity = entity;
+    if let Some(lease) = lease {
+        if entity.is_none() {
+            entity = retrieve_one(client, lease.obj(), &["info.entity"])
+                .await
+                .ok()
+                .and_then(|c| c.get_opt("info.entity").ok().flatten());
+        }
+        match lease
+            .abort(client, error.file().as_deref(), &error.to_string())
+            .await
+        {
+            Ok(()) => lease_aborted = true,
+            Err(e) => tracing::warn!("HttpNfcLeaseAbort: {e}"),
+        }
+    }
+    if entity.is_none() {
+        entity = find_vm_in_folder(client, folder, name).await;
+    }
+    let Some(vm) = entity else {
+        return Cleanup::Removed {
+            vm: None,
+            lease_aborted,
+        };
+    };
+    match remove_vm(client, &vm).await {
+        Ok(true) => Cleanup::Removed {
+            vm: Some(vm.to_string()),
+            lease_aborted,
+        },
+        Ok(false) => Cleanup::Removed {
+            vm: None,
+            lease_aborted,
+        },
+        Err(e) => Cleanup::Failed {
+            vm: Some(vm.to_string()),
+            reason: e.to_string(),
+        },
+    }
+}
+
+async fn find_vm_in_folder(
+    client: &Client,
+    folder: &InventoryElement,
+    name: &str,
+) -> Option<ManagedObjectReference> {
+    let finder = Finder::load(client, None).await.ok()?;
+    finder
+        .list(Some(&folder.path))
+        .ok()?
+        .into_iter()
+        .find(|c| c.name == name && c.obj.kind == "VirtualMachine")
+        .map(|c| c.obj)
+}
+
+/// Destroys `vm` (powering it off first when on). `Ok(false)` when the
+/// server had already discarded it, as vCenter does on a lease abort.
+async fn remove_vm(client: &Client, vm: &ManagedObjectReference) -> vsphere_client::Result<bool> {
+    let power_state: Option<String> = match retrieve_one(client, vm, &["runtime.powerState"]).await
+    {
+        Ok(content) => content.get_opt("runtime.powerState")?,
+        Err(e) if is_gone(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if power_state.as_deref() == Some("poweredOn") {
+        object::power_off(client, vm).await?;
+    }
+    match object::destroy(client, vm).await {
+        Ok(()) => Ok(true),
+        Err(e) if is_gone(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_gone(e: &vsphere_client::Error) -> bool {
+    matches!(
+        e.fault().map(|f| &f.kind),
+        Some(FaultKind::ManagedObjectNotFound { .. })
+    )
+}
