@@ -827,7 +827,10 @@ async fn transfer(
             .ok_or_else(|| {
                 ImportError::vsphere("HttpNfcLease")(vsphere_client::Error::malformed(
                     "HttpNfcLease info",
-                    format!("no device URL for {} ({})", item.path, item.device_id),
+                    format!(
+                        "no device URL for {} ({}) in {:?}",
+                        item.path, item.device_id, info.device_urls
+                    ),
                 ))
             })?;
         let target = UploadTarget::for_device(client, device).map_err(ImportError::vsphere(

@@ -193,7 +193,7 @@ pub async fn create_import_spec(
             spec.xsi_type()
                 .unwrap_or("VirtualMachineImportSpec")
                 .to_string(),
-            spec.inner_xml(response.source()).to_string(),
+            spec.portable_inner_xml(),
         ),
         None if !errors.is_empty() => (String::new(), String::new()),
         None => return Err(Error::malformed("CreateImportSpec", "no importSpec")),

@@ -211,6 +211,24 @@ impl Simulator {
             .expect("connect to the simulator")
     }
 
+    /// The simulator's loopback address (a target for a fault proxy).
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        self.host_port()
+            .parse()
+            .expect("the simulator listens on an IP address")
+    }
+
+    /// A logged-in client that reaches the simulator through `addr` (a
+    /// [`servers::FaultProxy`]), pinned to the served certificate.
+    pub async fn client_via(&self, addr: std::net::SocketAddr) -> Client {
+        let (url, _) = ServerUrl::parse(&format!("https://{addr}/sdk")).expect("proxy URL");
+        let config = ConnectConfig::new(url, TlsPolicy::Pinned(self.cert.fingerprints().sha1))
+            .with_credentials(Simulator::credentials());
+        Client::connect(&config)
+            .await
+            .expect("connect to the simulator through the proxy")
+    }
+
     /// Environment for running `vsctl` against this simulator (govc names).
     pub fn env(&self) -> Vec<(String, String)> {
         vec![

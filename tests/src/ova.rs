@@ -205,6 +205,15 @@ pub struct BuiltDisk {
 /// including when `qemu-img` is missing or the spec is inconsistent.
 pub fn build_ova(spec: &OvaSpec, dir: &Path) -> BuiltOva {
     check_spec(spec);
+    // scripts/setup-simulator installs qemu-utils with the simulator's
+    // packages on a fresh machine.
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::launcher();
+    }
     let work = tempfile::Builder::new()
         .prefix(".ova-build-")
         .tempdir_in(dir)

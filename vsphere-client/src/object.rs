@@ -288,7 +288,7 @@ fn resized_disk_xml(
             "capacityInBytes" => inner.push_str(&format!(
                 "<capacityInBytes>{capacity_bytes}</capacityInBytes>"
             )),
-            _ => inner.push_str(child.raw(devices)),
+            _ => inner.push_str(&child.portable_xml()),
         }
     }
     Ok((kind, inner))

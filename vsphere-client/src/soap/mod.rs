@@ -5,7 +5,7 @@
 //! by serde once their `xsi:type` says what they are.
 
 mod fault;
-pub(crate) mod xml;
+pub mod xml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

@@ -62,12 +62,79 @@ impl Node {
         source.get(self.start..self.end).unwrap_or_default()
     }
 
-    /// The source between the element's tags (empty for `<x/>`), e.g. to
-    /// pass a returned value back with [`super::Parameters::raw_element`].
+    /// The source between the element's tags (empty for `<x/>`).
     pub fn inner_xml<'a>(&self, source: &'a str) -> &'a str {
         source
             .get(self.content.0..self.content.1)
             .unwrap_or_default()
+    }
+
+    /// The element's content written again so that it can be sent back
+    /// (see [`super::Parameters::raw_element`]): every namespaced `type`
+    /// attribute becomes `xsi:type`, the prefix our envelope declares.
+    /// A verbatim slice is not enough: govmomi's encoder (the simulator)
+    /// declares the XSI namespace once, as `XMLSchema-instance:`, on an
+    /// ancestor the slice leaves out, and a server reading the value back
+    /// then drops every typed element in it.
+    ///
+    /// ```
+    /// let doc = r#"<r xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance"><spec><device XMLSchema-instance:type="VirtualDisk"><key>1</key><label>a&amp;b</label></device></spec></r>"#;
+    /// let root = vsphere_client::soap::xml::parse(doc).unwrap();
+    /// let spec = root.child("spec").unwrap();
+    /// assert_eq!(
+    ///     spec.portable_inner_xml(),
+    ///     r#"<device xsi:type="VirtualDisk"><key>1</key><label>a&amp;b</label></device>"#
+    /// );
+    /// ```
+    pub fn portable_inner_xml(&self) -> String {
+        let mut out = String::new();
+        self.write_content(&mut out);
+        out
+    }
+
+    /// The element itself, written as [`Node::portable_inner_xml`] writes
+    /// content.
+    ///
+    /// ```
+    /// let root = vsphere_client::soap::xml::parse(r#"<key a="1">7</key>"#).unwrap();
+    /// assert_eq!(root.portable_xml(), r#"<key a="1">7</key>"#);
+    /// ```
+    pub fn portable_xml(&self) -> String {
+        let mut out = String::new();
+        self.write_portable(&mut out);
+        out
+    }
+
+    fn write_content(&self, out: &mut String) {
+        if self.children.is_empty() {
+            out.push_str(&quick_xml::escape::escape(self.text.as_str()));
+        }
+        for child in &self.children {
+            child.write_portable(out);
+        }
+    }
+
+    fn write_portable(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(&self.name);
+        for (key, value) in &self.attrs {
+            let name = match key.split_once(':') {
+                Some(("xmlns", _)) => continue,
+                Some((_, "type")) => "xsi:type",
+                Some(_) => continue,
+                None if key == "xmlns" => continue,
+                None => key.as_str(),
+            };
+            out.push_str(&format!(
+                " {name}=\"{}\"",
+                quick_xml::escape::escape(value.as_str())
+            ));
+        }
+        out.push('>');
+        self.write_content(out);
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
     }
 
     /// The element's source with namespaced attributes (`xsi:type`,
