@@ -25,6 +25,11 @@ pub enum Command {
     Find(FindArgs),
     /// Run EKS Anywhere's vSphere preflight checks on a cluster config.
     Validate(ValidateArgs),
+    /// Import an OVA (file or http(s) URL) as a VM or an EKS Anywhere
+    /// template: one streaming read, manifest digests verified while the
+    /// disks upload, nothing left behind on failure.
+    #[command(name = "import-ova")]
+    ImportOva(ImportOvaArgs),
 }
 
 /// Where the server is and how to trust it.
@@ -164,6 +169,76 @@ pub struct ValidateArgs {
     pub template: Option<String>,
 }
 
+/// `vsctl import-ova` (govc's `import.ova` flags, single-dash spellings too).
+#[derive(Debug, Args)]
+pub struct ImportOvaArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// The VM's name (default: the options' `Name`, else the OVF's).
+    #[arg(long = "name")]
+    pub name: Option<String>,
+    /// Inventory folder (default: the datacenter's VM folder); created with
+    /// --template when missing.
+    #[arg(long = "folder", env = "GOVC_FOLDER")]
+    pub folder: Option<String>,
+    /// Datastore (default: the only one).
+    #[arg(long = "ds", env = "GOVC_DATASTORE")]
+    pub datastore: Option<String>,
+    /// Resource pool (default: `*/Resources`, which must be unique).
+    #[arg(long = "pool", env = "GOVC_RESOURCE_POOL")]
+    pub pool: Option<String>,
+    /// Network mapping `OVF network=vCenter network` (repeatable); a value
+    /// without `=` maps every OVF network, as govc's -net.
+    #[arg(long = "net", value_name = "OVF=NETWORK")]
+    pub net: Vec<String>,
+    /// govc import options JSON (`govc import.spec` prints one; `-` reads
+    /// standard input).
+    #[arg(long = "options", value_name = "FILE")]
+    pub options: Option<PathBuf>,
+    /// Apply EKS Anywhere's template conventions: folder, Bottlerocket disk
+    /// sizes, snapshot, template, os/eksdRelease tags.
+    #[arg(long = "template")]
+    pub template: bool,
+    /// The snapshot --template takes (empty: none).
+    #[arg(long = "snapshot", default_value = "root", requires = "template")]
+    pub snapshot: String,
+    /// The OS family for the `os` tag.
+    #[arg(long = "os-family", default_value = "bottlerocket")]
+    pub os_family: String,
+    /// The EKS-D release for the `eksdRelease` tag (with --template).
+    #[arg(long = "eksd-release")]
+    pub eksd_release: Option<String>,
+    /// Do not verify the manifest's digests (a warning is printed).
+    #[arg(long = "skip-manifest")]
+    pub skip_manifest: bool,
+    /// How often the NFC lease hears of progress (which keeps it alive).
+    #[arg(long = "lease-progress-interval", default_value = "5s", value_parser = parse_duration)]
+    pub lease_progress_interval: std::time::Duration,
+    /// The OVA: a local path or an http(s):// URL.
+    #[arg(value_name = "PATH_OR_URL")]
+    pub source: String,
+}
+
+/// `500ms`, `5s`, `10m`, `1h`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 500ms, 5s, 10m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}': unknown unit '{unit}' (ms, s, m, h)")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
+}
+
 /// govc's boolean environment values: `1` or `true` turn it on; empty, `0`
 /// or `false` leave it off.
 pub fn govc_bool(value: &str) -> Result<bool, String> {
@@ -194,6 +269,11 @@ pub fn govc_compatible(args: impl IntoIterator<Item = String>) -> Vec<String> {
         "username",
         "password-file",
         "verbose",
+        "ds",
+        "pool",
+        "folder",
+        "options",
+        "net",
     ];
     let mut out = Vec::new();
     let mut passthrough = false;

@@ -102,6 +102,7 @@ fn verbosity(command: &Command) -> u8 {
         Command::Ls(a) => a.session.server.verbose,
         Command::Find(a) => a.session.server.verbose,
         Command::Validate(a) => a.session.server.verbose,
+        Command::ImportOva(a) => a.session.server.verbose,
     }
 }
 
@@ -126,6 +127,7 @@ async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Ls(a) => commands::inventory::ls(a).await,
         Command::Find(a) => commands::inventory::find(a).await,
         Command::Validate(a) => commands::validate::run(a).await,
+        Command::ImportOva(a) => commands::import_ova::run(a).await,
     }
 }
 
@@ -139,10 +141,13 @@ fn main() -> ExitCode {
         }
     };
     init_logging(verbosity(&cli.command));
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // An import hashes on one core while TLS encrypts the upload on the
+    // other; everything else is one request at a time.
+    let mut builder = match cli.command {
+        Command::ImportOva(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vsctl: cannot start the async runtime: {e}");

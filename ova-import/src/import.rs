@@ -55,7 +55,8 @@ pub struct ImportRequest {
     pub datastore: Option<String>,
     /// The resource pool (else `*/Resources`, which must be unique).
     pub pool: Option<String>,
-    /// OVF network → vCenter network, overriding the options' mappings.
+    /// OVF network → vCenter network, overriding the options' mappings; an
+    /// empty OVF name maps every network not mapped by name (govc's `-net`).
     pub networks: Vec<NetworkMapping>,
     /// govc's options.
     pub options: ImportOptions,
@@ -762,8 +763,13 @@ fn map_networks(
         wanted.retain(|w| w.name != m.name);
         wanted.push(m.clone());
     }
+    // govc's `-net NET`: every OVF network not mapped by name goes to NET.
+    let every = wanted
+        .iter()
+        .find(|m| m.name.is_empty())
+        .map(|m| m.network.clone());
     for m in &wanted {
-        if !envelope.networks.iter().any(|n| n.name == m.name) {
+        if !m.name.is_empty() && !envelope.networks.iter().any(|n| n.name == m.name) {
             warnings.add(format!(
                 "network mapping '{}': the OVF has no network of that name",
                 m.name
@@ -775,7 +781,8 @@ fn map_networks(
         let target = wanted
             .iter()
             .find(|m| m.name == network.name && !m.network.is_empty())
-            .map(|m| m.network.as_str());
+            .map(|m| m.network.as_str())
+            .or(every.as_deref());
         match target {
             Some(path) => {
                 let found = finder.find_one(InventoryKind::Network, path).map_err(|e| {

@@ -9,6 +9,8 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::StreamReader;
 use url::Url;
+use vsphere_client::tls::{KnownHosts, TlsOptions};
+use vsphere_client::{ServerUrl, TlsPolicy};
 
 /// A byte stream read from an OVA source.
 pub type SourceReader = Pin<Box<dyn AsyncRead + Send>>;
@@ -108,6 +110,53 @@ impl OvaSource {
             OvaSource::Url(u) => u.path_segments()?.next_back()?.to_string(),
         };
         Some(name.strip_suffix(".ova").unwrap_or(&name).to_string())
+    }
+
+    /// How the server of a URL source is trusted, by govc's rules applied
+    /// to its own `host:port`: `-k` trusts everything; the vCenter itself
+    /// keeps the session's policy; a known-hosts entry pins it; anything
+    /// else is verified against the CA roots (a pin given for vCenter does
+    /// not vouch for another host).
+    ///
+    /// ```
+    /// use ova_import::source::OvaSource;
+    /// use vsphere_client::tls::{RootSource, TlsOptions};
+    /// use vsphere_client::{ServerUrl, TlsPolicy};
+    /// let (vcenter, _) = ServerUrl::parse("vc.lab").unwrap();
+    /// let pinned = TlsPolicy::Pinned("AB".repeat(20).parse().unwrap());
+    /// let source = OvaSource::parse("https://images.lab/br.ova").unwrap();
+    /// let policy = source.tls_policy(&TlsOptions::default(), &vcenter, &pinned).unwrap();
+    /// assert_eq!(policy, TlsPolicy::Verify(RootSource::System));
+    /// ```
+    pub fn tls_policy(
+        &self,
+        options: &TlsOptions,
+        vcenter: &ServerUrl,
+        vcenter_policy: &TlsPolicy,
+    ) -> Result<TlsPolicy, vsphere_client::ConfigError> {
+        let OvaSource::Url(url) = self else {
+            return Ok(vcenter_policy.clone());
+        };
+        if options.insecure {
+            return Ok(TlsPolicy::Insecure);
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let host_port = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        if host_port.eq_ignore_ascii_case(&vcenter.host_port()) {
+            return Ok(vcenter_policy.clone());
+        }
+        if !options.known_hosts.is_empty() {
+            let hosts = KnownHosts::load(&options.known_hosts)?;
+            if let Some(pin) = hosts.pin_for(&host_port) {
+                return Ok(TlsPolicy::Pinned(pin.clone()));
+            }
+        }
+        Ok(TlsPolicy::Verify(options.root_source()))
     }
 
     /// Opens the whole source for one front-to-back read (one GET for a URL).
