@@ -287,12 +287,15 @@ impl From<UploadError> for ImportError {
 pub enum Cleanup {
     /// The import failed before anything was created on vCenter.
     NothingCreated,
-    /// The lease was aborted (when it was still open) and the VM removed.
+    /// The lease was aborted (when it was still open), the VM and the
+    /// folders this import created removed.
     Removed {
         /// The VM removed, when the server had kept one.
         vm: Option<String>,
         /// Whether the lease was aborted.
         lease_aborted: bool,
+        /// Folders the import had created, removed again.
+        folders_removed: Vec<String>,
     },
     /// Cleanup itself failed: the VM may remain.
     Failed {
@@ -308,29 +311,22 @@ impl std::fmt::Display for Cleanup {
         match self {
             Cleanup::NothingCreated => write!(f, "nothing was created on vCenter"),
             Cleanup::Removed {
-                vm: Some(vm),
+                vm,
                 lease_aborted,
-            } => write!(
-                f,
-                "{}{vm} destroyed: nothing is left on vCenter",
+                folders_removed,
+            } => {
                 if *lease_aborted {
-                    "lease aborted, "
-                } else {
-                    ""
+                    write!(f, "lease aborted, ")?;
                 }
-            ),
-            Cleanup::Removed {
-                vm: None,
-                lease_aborted,
-            } => write!(
-                f,
-                "{}the server kept no VM: nothing is left on vCenter",
-                if *lease_aborted {
-                    "lease aborted, "
-                } else {
-                    ""
+                match vm {
+                    Some(vm) => write!(f, "{vm} destroyed")?,
+                    None => write!(f, "the server kept no VM")?,
                 }
-            ),
+                if !folders_removed.is_empty() {
+                    write!(f, ", folders {} removed", folders_removed.join(", "))?;
+                }
+                write!(f, ": nothing is left on vCenter")
+            }
             Cleanup::Failed { vm, reason } => write!(
                 f,
                 "CLEANUP FAILED ({reason}): {} may remain; remove it with `govc vm.destroy`",
@@ -416,7 +412,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
     let finder = Finder::load(client, request.datacenter.as_deref())
         .await
         .map_err(|e| nothing_created(ImportError::vsphere("read the inventory")(e), &warnings))?;
-    let (folder, folders_created) = template::ensure_folder(
+    let (folder, created_folders) = template::ensure_folder(
         client,
         &finder,
         &prepared.folder_path,
@@ -424,8 +420,8 @@ pub async fn import_ova<C: Future<Output = ()>>(
     )
     .await
     .map_err(|e| nothing_created(ImportError::vsphere("folder")(e), &warnings))?;
-    for created in &folders_created {
-        observer.stage(&format!("created folder {created}"));
+    for created in &created_folders {
+        observer.stage(&format!("created folder {}", created.path));
     }
 
     observer.stage(&format!("creating {} in {}", prepared.name, folder.path));
@@ -446,7 +442,20 @@ pub async fn import_ova<C: Future<Output = ()>>(
                 },
                 _ => ImportError::vsphere("ImportVApp")(e),
             };
-            return Err(nothing_created(error, &warnings));
+            let cleanup = if created_folders.is_empty() {
+                Cleanup::NothingCreated
+            } else {
+                Cleanup::Removed {
+                    vm: None,
+                    lease_aborted: false,
+                    folders_removed: template::remove_empty_folders(client, &created_folders).await,
+                }
+            };
+            return Err(ImportFailure {
+                error,
+                cleanup,
+                warnings: warnings.list,
+            });
         }
     };
     let lease = HttpNfcLease::new(lease_ref);
@@ -464,6 +473,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
                 Some(&lease),
                 entity,
                 &folder,
+                &created_folders,
                 &prepared.name,
                 &error,
             )
@@ -484,7 +494,16 @@ pub async fn import_ova<C: Future<Output = ()>>(
     let applied = match finished {
         Ok(applied) => applied,
         Err(error) => {
-            let cleanup = abandon(client, None, Some(vm), &folder, &prepared.name, &error).await;
+            let cleanup = abandon(
+                client,
+                None,
+                Some(vm),
+                &folder,
+                &created_folders,
+                &prepared.name,
+                &error,
+            )
+            .await;
             return Err(ImportFailure {
                 error,
                 cleanup,
@@ -502,7 +521,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
         digests_verified: prepared.digests_verified.clone(),
         seconds: started.elapsed().as_secs_f64(),
         lease_progress: transferred.lease_progress,
-        folders_created,
+        folders_created: created_folders.into_iter().map(|f| f.path).collect(),
         conventions: applied,
         template,
         warnings: warnings.list,
@@ -1141,6 +1160,7 @@ async fn abandon(
     lease: Option<&HttpNfcLease>,
     entity: Option<ManagedObjectReference>,
     folder: &InventoryElement,
+    created_folders: &[InventoryElement],
     name: &str,
     error: &ImportError,
 ) -> Cleanup {
@@ -1164,25 +1184,23 @@ async fn abandon(
     if entity.is_none() {
         entity = find_vm_in_folder(client, folder, name).await;
     }
-    let Some(vm) = entity else {
-        return Cleanup::Removed {
-            vm: None,
-            lease_aborted,
-        };
+    let removed_vm = match entity {
+        None => None,
+        Some(vm) => match remove_vm(client, &vm).await {
+            Ok(true) => Some(vm.to_string()),
+            Ok(false) => None,
+            Err(e) => {
+                return Cleanup::Failed {
+                    vm: Some(vm.to_string()),
+                    reason: e.to_string(),
+                }
+            }
+        },
     };
-    match remove_vm(client, &vm).await {
-        Ok(true) => Cleanup::Removed {
-            vm: Some(vm.to_string()),
-            lease_aborted,
-        },
-        Ok(false) => Cleanup::Removed {
-            vm: None,
-            lease_aborted,
-        },
-        Err(e) => Cleanup::Failed {
-            vm: Some(vm.to_string()),
-            reason: e.to_string(),
-        },
+    Cleanup::Removed {
+        vm: removed_vm,
+        lease_aborted,
+        folders_removed: template::remove_empty_folders(client, created_folders).await,
     }
 }
 

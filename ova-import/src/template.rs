@@ -81,13 +81,13 @@ pub struct GrownDisk {
 
 /// The folder at `path` (absolute, or relative to the datacenter's `vm`
 /// folder), creating missing folders when `create` is set. Returns the
-/// folder and the paths created.
+/// folder and the folders created (parents first).
 ///
 /// ```no_run
 /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
 /// let finder = vsphere_client::finder::Finder::load(client, None).await?;
 /// let (folder, created) = ova_import::template::ensure_folder(client, &finder, "Templates/eks", true).await?;
-/// println!("{} (created {created:?})", folder.path);
+/// println!("{} ({} created)", folder.path, created.len());
 /// # Ok(()) }
 /// ```
 pub async fn ensure_folder(
@@ -95,7 +95,7 @@ pub async fn ensure_folder(
     finder: &Finder,
     path: &str,
     create: bool,
-) -> Result<(InventoryElement, Vec<String>)> {
+) -> Result<(InventoryElement, Vec<InventoryElement>)> {
     let datacenter = finder.datacenter()?;
     let vm_root = format!("{}/vm", datacenter.path);
     let absolute = if path.starts_with('/') {
@@ -134,9 +134,10 @@ pub async fn ensure_folder(
                 .map(Error::Find)
                 .unwrap_or_else(|| Error::malformed(child_path, "not found")));
         }
+        let mut newly_created = false;
         let obj = match object::create_folder(client, &current.obj, name).await {
             Ok(obj) => {
-                created.push(child_path.clone());
+                newly_created = true;
                 obj
             }
             // Another import created it since the inventory was read.
@@ -153,8 +154,42 @@ pub async fn ensure_folder(
             name: name.to_string(),
             path: child_path,
         };
+        if newly_created {
+            created.push(current.clone());
+        }
     }
     Ok((current, created))
+}
+
+/// Destroys the folders in `created` (children after parents, so in
+/// reverse) that are still empty; one another import put something in is
+/// kept. Returns the paths removed.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, created: Vec<vsphere_client::finder::InventoryElement>) {
+/// let removed = ova_import::template::remove_empty_folders(client, &created).await;
+/// # }
+/// ```
+pub async fn remove_empty_folders(client: &Client, created: &[InventoryElement]) -> Vec<String> {
+    let mut removed = Vec::new();
+    for folder in created.iter().rev() {
+        let children: Vec<ManagedObjectReference> =
+            match property::retrieve_one(client, &folder.obj, &["childEntity"]).await {
+                Ok(content) => content.get_list("childEntity").unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!("{}: {e}", folder.path);
+                    continue;
+                }
+            };
+        if !children.is_empty() {
+            continue;
+        }
+        match object::destroy(client, &folder.obj).await {
+            Ok(()) => removed.push(folder.path.clone()),
+            Err(e) => tracing::warn!("remove folder {}: {e}", folder.path),
+        }
+    }
+    removed
 }
 
 /// Grows a Bottlerocket template's disks to what EKS Anywhere's preflight

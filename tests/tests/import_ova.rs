@@ -202,6 +202,7 @@ async fn expect_cleaned_up_failure(
         Cleanup::Removed {
             vm: Some(_),
             lease_aborted: true,
+            ..
         } => {}
         other => panic!("expected lease aborted and VM removed, got {other:?}: {failure}"),
     }
@@ -252,6 +253,24 @@ async fn a_corrupted_disk_byte_fails_the_digest_and_leaves_nothing() {
         failure.to_string().contains(&ova.disk_files[1].name),
         "{failure}"
     );
+    // The folders this import created are gone with it.
+    match &failure.cleanup {
+        Cleanup::Removed {
+            folders_removed, ..
+        } => assert_eq!(
+            folders_removed,
+            &vec![
+                "/DC0/vm/Templates/eks".to_string(),
+                "/DC0/vm/Templates".to_string()
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let client = sim.client().await;
+    let finder = Finder::load(&client, None).await.expect("inventory");
+    assert!(finder
+        .find_one(InventoryKind::Folder, "/DC0/vm/Templates")
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
