@@ -463,3 +463,166 @@ async fn an_out_of_order_ova_is_read_again_where_its_disks_lie() {
         "{requests:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_manifest_spelling_verifies_and_a_missing_manifest_only_warns() {
+    use vsctl_tests::ova::ManifestKind;
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    for (i, kind) in [
+        ManifestKind::Sha1,
+        ManifestKind::Sha512,
+        ManifestKind::Sha2_256Spelling,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = OvaSpec::bottlerocket("bottlerocket-test");
+        spec.manifest = kind;
+        let ova = build_ova(&spec, dir.path());
+        let name = format!("br-manifest-{i}");
+        let report = import_ova(
+            &client,
+            &request(OvaSource::File(ova.path.clone()), &name),
+            &SilentObserver,
+            std::future::pending(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(report.digests_verified.len(), 3, "{kind:?}");
+        assert!(
+            report.warnings.is_empty(),
+            "{kind:?}: {:?}",
+            report.warnings
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = OvaSpec::bottlerocket("bottlerocket-test");
+    spec.manifest = ManifestKind::None;
+    let ova = build_ova(&spec, dir.path());
+    let report = import_ova(
+        &client,
+        &request(OvaSource::File(ova.path.clone()), "br-no-manifest"),
+        &SilentObserver,
+        std::future::pending(),
+    )
+    .await
+    .expect("an OVA without a manifest imports");
+    assert!(report.digests_verified.is_empty());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("has no manifest")),
+        "{:?}",
+        report.warnings
+    );
+
+    // --skip-manifest: a corrupted disk goes through, with a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let ova = ova_with(
+        dir.path(),
+        MIB,
+        Layout::Standard,
+        OvaFault::CorruptDiskByte {
+            disk: 0,
+            offset: 4096,
+        },
+    );
+    let mut r = request(OvaSource::File(ova.path.clone()), "br-skip");
+    r.verify_manifest = false;
+    let report = import_ova(&client, &r, &SilentObserver, std::future::pending())
+        .await
+        .expect("--skip-manifest imports");
+    assert!(report.digests_verified.is_empty());
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("--skip-manifest")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn govc_options_annotate_inject_the_ovf_environment_and_power_on() {
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = build_ova(&OvaSpec::bottlerocket("bottlerocket-test"), dir.path());
+    let client = sim.client().await;
+    let mut r = request(OvaSource::File(ova.path.clone()), "ignored");
+    r.name = None;
+    r.options = ova_import::ImportOptions::parse(
+        r#"{"Name": "br-options", "Annotation": "from options", "PowerOn": true,
+            "InjectOvfEnv": true, "PropertyMapping": [{"Key": "guestinfo.hostname", "Value": "node-1"}]}"#,
+        "options.json",
+    )
+    .unwrap();
+    let report = import_ova(&client, &r, &SilentObserver, std::future::pending())
+        .await
+        .expect("import");
+    assert_eq!(report.inventory_path, "/DC0/vm/br-options");
+    assert!(!report.template);
+    let vm = vm_properties(&client, &report.inventory_path).await;
+    assert_eq!(vm.power_state.as_deref(), Some("poweredOn"));
+    let content = property::retrieve_one(
+        &client,
+        &vm.obj,
+        &["config.annotation", "config.extraConfig"],
+    )
+    .await
+    .expect("config");
+    let annotation: String = content.get("config.annotation").expect("annotation");
+    assert_eq!(annotation, "from options");
+    let extra = content.raw("config.extraConfig").unwrap_or_default();
+    assert!(extra.contains("guestinfo.ovfEnv"), "{extra}");
+    assert!(extra.contains("node-1"), "{extra}");
+}
+
+/// An observer that fires `cancel` once the first disk has sent bytes.
+struct CancelMidUpload(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+
+impl ova_import::import::ImportObserver for CancelMidUpload {
+    fn file_progress(&self, _file: &str, _sent: u64) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut slot| slot.take()) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_import_aborts_the_lease_and_removes_the_vm() {
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = ova_with(dir.path(), 8 * MIB, Layout::Standard, OvaFault::None);
+    let proxy = FaultProxy::start(
+        sim.socket_addr(),
+        ProxyFault::Delay(Duration::from_millis(2)),
+    )
+    .await;
+    let client = sim.client_via(proxy.addr()).await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let observer = CancelMidUpload(std::sync::Mutex::new(Some(tx)));
+    let failure = import_ova(
+        &client,
+        &template_request(&ova, "br-interrupted"),
+        &observer,
+        async {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .expect_err("interrupted");
+    assert!(matches!(failure.error, ImportError::Cancelled), "{failure}");
+    assert!(
+        matches!(
+            failure.cleanup,
+            Cleanup::Removed {
+                vm: Some(_),
+                lease_aborted: true,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    assert!(vms_named(&sim, "br-interrupted").await.is_empty());
+}
