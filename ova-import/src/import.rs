@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use vsphere_client::finder::{Finder, InventoryElement, InventoryKind};
 use vsphere_client::object::{self, ConfigChange, OptionValue};
 use vsphere_client::property::retrieve_one;
@@ -937,33 +937,20 @@ async fn upload_all(
             ));
             continue;
         }
-        let digest = digest_check(prepared, &member.name)?;
-        let verified = digest
-            .as_ref()
-            .map(|_| algorithm_of(prepared, &member.name));
-        observer.file_started(&member.name, member.size);
-        let name = member.name.clone();
-        let on_chunk = |sent: u64| observer.file_progress(&name, sent);
-        let uploaded = upload_file(
+        let report = upload_member(
             &mut prepared.tar.member_reader(),
-            &member.name,
-            member.size,
+            member,
+            false,
             target,
-            digest,
+            prepared.manifest.as_ref(),
             progress,
-            &on_chunk,
+            observer,
         )
         .await?;
-        observer.file_finished(&member.name);
-        if uploaded.verified {
-            prepared.digests_verified.push(member.name.clone());
+        if report.verified.is_some() {
+            prepared.digests_verified.push(report.name.clone());
         }
-        files.push(FileReport {
-            name: member.name,
-            bytes: uploaded.bytes,
-            verified: verified.flatten(),
-            second_pass: false,
-        });
+        files.push(report);
     }
 
     // Data that came before the descriptor: read it again where it lies.
@@ -984,33 +971,20 @@ async fn upload_all(
             .source
             .open_range(&prepared.http, member.data_offset, member.size)
             .await?;
-        let digest = digest_check(prepared, &member.name)?;
-        let verified = digest
-            .as_ref()
-            .map(|_| algorithm_of(prepared, &member.name));
-        observer.file_started(&member.name, member.size);
-        let name = member.name.clone();
-        let on_chunk = |sent: u64| observer.file_progress(&name, sent);
-        let uploaded = upload_file(
+        let report = upload_member(
             &mut reader,
-            &member.name,
-            member.size,
+            member,
+            true,
             target,
-            digest,
+            prepared.manifest.as_ref(),
             progress,
-            &on_chunk,
+            observer,
         )
         .await?;
-        observer.file_finished(&member.name);
-        if uploaded.verified {
-            prepared.digests_verified.push(member.name.clone());
+        if report.verified.is_some() {
+            prepared.digests_verified.push(report.name.clone());
         }
-        files.push(FileReport {
-            name: member.name,
-            bytes: uploaded.bytes,
-            verified: verified.flatten(),
-            second_pass: true,
-        });
+        files.push(report);
     }
 
     for path in targets.keys() {
@@ -1036,25 +1010,48 @@ async fn upload_all(
     Ok(files)
 }
 
-fn digest_check(prepared: &Prepared, file: &str) -> Result<Option<DigestCheck>, ImportError> {
-    let Some((manifest_name, manifest)) = &prepared.manifest else {
-        return Ok(None);
+/// Uploads one member from `reader`, checked against the manifest when
+/// there is one (a file the manifest does not cover is refused).
+async fn upload_member<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    member: Member,
+    second_pass: bool,
+    target: &UploadTarget,
+    manifest: Option<&(String, Manifest)>,
+    progress: &TransferProgress,
+    observer: &dyn ImportObserver,
+) -> Result<FileReport, ImportError> {
+    let entry = match manifest {
+        None => None,
+        Some((manifest_name, manifest)) => {
+            Some(manifest.entry(&member.name).cloned().ok_or_else(|| {
+                ImportError::NotInManifest {
+                    file: member.name.clone(),
+                    manifest: manifest_name.clone(),
+                }
+            })?)
+        }
     };
-    match manifest.entry(file) {
-        Some(entry) => Ok(Some(DigestCheck::new(entry.clone()))),
-        None => Err(ImportError::NotInManifest {
-            file: file.to_string(),
-            manifest: manifest_name.clone(),
-        }),
-    }
-}
-
-fn algorithm_of(prepared: &Prepared, file: &str) -> Option<DigestAlgorithm> {
-    prepared
-        .manifest
-        .as_ref()
-        .and_then(|(_, m)| m.entry(file))
-        .map(|e| e.algorithm)
+    let verified = entry.as_ref().map(|e| e.algorithm);
+    observer.file_started(&member.name, member.size);
+    let on_chunk = |sent: u64| observer.file_progress(&member.name, sent);
+    let uploaded = upload_file(
+        reader,
+        &member.name,
+        member.size,
+        target,
+        entry.map(DigestCheck::new),
+        progress,
+        &on_chunk,
+    )
+    .await?;
+    observer.file_finished(&member.name);
+    Ok(FileReport {
+        name: member.name,
+        bytes: uploaded.bytes,
+        verified,
+        second_pass,
+    })
 }
 
 /// After the lease completed: the govc options that change the VM, then the

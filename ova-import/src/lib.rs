@@ -24,3 +24,16 @@ pub mod verify;
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
 pub use options::ImportOptions;
 pub use verify::{DigestCheck, DigestMismatch, VerifyingReader};
+
+/// An error and every `source` below it, on one line: reqwest's own message
+/// ("error sending request") hides the cause (a reset, a refused
+/// certificate) one or two levels down.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}

@@ -260,15 +260,9 @@ impl OvaSource {
     }
 
     fn http_error(&self, e: &reqwest::Error) -> SourceError {
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            reason.push_str(&format!(": {s}"));
-            source = s.source();
-        }
         SourceError::Http {
             url: self.display_name(),
-            reason,
+            reason: crate::error_chain(e),
         }
     }
 }

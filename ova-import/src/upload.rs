@@ -196,16 +196,10 @@ pub async fn upload_file<R: AsyncRead + Unpin>(
 }
 
 fn send_error(file: &str, target: &UploadTarget, e: &reqwest::Error) -> UploadError {
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason.push_str(&format!(": {s}"));
-        source = s.source();
-    }
     UploadError::Send {
         file: file.to_string(),
         url: target.url.clone(),
-        reason,
+        reason: crate::error_chain(e),
     }
 }
 
