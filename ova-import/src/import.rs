@@ -357,6 +357,8 @@ struct Prepared {
     /// Data members that came before the descriptor (read in a second pass).
     passed: Vec<Member>,
     envelope: Envelope,
+    /// The descriptor as read, for a manifest that comes late.
+    descriptor: (String, Vec<u8>),
     manifest: Option<(String, Manifest)>,
     digests_verified: Vec<String>,
     name: String,
@@ -685,29 +687,11 @@ async fn prepare(
             warnings.add("--skip-manifest: the OVA's digests are not verified".into());
             None
         }
-        (true, None) => {
-            warnings.add(format!(
-                "{source_name} has no manifest (.mf): its integrity cannot be verified"
-            ));
-            None
-        }
+        // An OVA without a manifest is only warned about once the whole
+        // archive was read: a late one may still come.
+        (true, None) => None,
         (true, Some((name, bytes))) => {
-            let text = String::from_utf8(bytes).map_err(|_| ManifestError {
-                origin: name.clone(),
-                line: 1,
-                message: "the manifest is not UTF-8 text".into(),
-            })?;
-            let manifest = Manifest::parse(&text, &name)?;
-            let entry =
-                manifest
-                    .entry(&descriptor_name)
-                    .ok_or_else(|| ImportError::NotInManifest {
-                        file: descriptor_name.clone(),
-                        manifest: name.clone(),
-                    })?;
-            let mut check = DigestCheck::new(entry.clone());
-            check.update(&descriptor);
-            check.finish()?;
+            let manifest = parse_manifest(&name, bytes, &descriptor_name, &descriptor)?;
             digests_verified.push(descriptor_name.clone());
             Some((name, manifest))
         }
@@ -759,6 +743,7 @@ async fn prepare(
         pending,
         passed,
         envelope,
+        descriptor: (descriptor_name, descriptor),
         manifest,
         digests_verified,
         name,
@@ -767,6 +752,31 @@ async fn prepare(
         spec,
         http,
     })
+}
+
+/// Parses a manifest and checks the descriptor against it.
+fn parse_manifest(
+    name: &str,
+    bytes: Vec<u8>,
+    descriptor_name: &str,
+    descriptor: &[u8],
+) -> Result<Manifest, ImportError> {
+    let text = String::from_utf8(bytes).map_err(|_| ManifestError {
+        origin: name.to_string(),
+        line: 1,
+        message: "the manifest is not UTF-8 text".into(),
+    })?;
+    let manifest = Manifest::parse(&text, name)?;
+    let entry = manifest
+        .entry(descriptor_name)
+        .ok_or_else(|| ImportError::NotInManifest {
+            file: descriptor_name.to_string(),
+            manifest: name.to_string(),
+        })?;
+    let mut check = DigestCheck::new(entry.clone());
+    check.update(descriptor);
+    check.finish()?;
+    Ok(manifest)
 }
 
 /// The OVF's networks mapped to vCenter networks: explicit mappings first
@@ -913,6 +923,7 @@ async fn upload_all(
     let mut done: HashSet<String> = HashSet::new();
     let mut files = Vec::new();
     let mut pending = prepared.pending.take();
+    let mut uploaded_members: Vec<Member> = Vec::new();
     loop {
         let member = match pending.take() {
             Some(m) => m,
@@ -921,6 +932,18 @@ async fn upload_all(
                 None => break,
             },
         };
+        if is_manifest(&member.name) && prepared.manifest.is_none() && request.verify_manifest {
+            verify_late_manifest(
+                request,
+                prepared,
+                &member,
+                &uploaded_members,
+                &mut files,
+                warnings,
+            )
+            .await?;
+            continue;
+        }
         let Some(target) = targets.get(&member.name) else {
             if !is_certificate(&member.name) {
                 warnings.add(format!(
@@ -937,6 +960,7 @@ async fn upload_all(
             ));
             continue;
         }
+        uploaded_members.push(member.clone());
         let report = upload_member(
             &mut prepared.tar.member_reader(),
             member,
@@ -987,6 +1011,11 @@ async fn upload_all(
         files.push(report);
     }
 
+    if request.verify_manifest && prepared.manifest.is_none() {
+        warnings.add(format!(
+            "{source_name} has no manifest (.mf): its integrity cannot be verified"
+        ));
+    }
     for path in targets.keys() {
         if !done.contains(path) {
             return Err(ImportError::MissingFile {
@@ -1008,6 +1037,67 @@ async fn upload_all(
         }
     }
     Ok(files)
+}
+
+/// A manifest after the disks (not OVA order): the files already uploaded
+/// are read again where they lie and hashed (the lease is not completed
+/// until they match); the files still to come are checked as they stream.
+async fn verify_late_manifest(
+    request: &ImportRequest,
+    prepared: &mut Prepared,
+    member: &Member,
+    uploaded: &[Member],
+    files: &mut [FileReport],
+    warnings: &mut Warnings<'_>,
+) -> Result<(), ImportError> {
+    let source_name = request.source.display_name();
+    let bytes = read_small(
+        &mut prepared.tar,
+        member,
+        MAX_SMALL_MEMBER_BYTES,
+        &source_name,
+    )
+    .await?;
+    let (descriptor_name, descriptor) = &prepared.descriptor;
+    let manifest = parse_manifest(&member.name, bytes, descriptor_name, descriptor)?;
+    prepared.digests_verified.push(descriptor_name.clone());
+    warnings.add(format!(
+        "{source_name}: the manifest {} comes after {} uploaded file(s) (not OVA order); they are read again to verify them",
+        member.name,
+        uploaded.len()
+    ));
+    for earlier in uploaded {
+        let entry = manifest
+            .entry(&earlier.name)
+            .ok_or_else(|| ImportError::NotInManifest {
+                file: earlier.name.clone(),
+                manifest: member.name.clone(),
+            })?;
+        let mut reader = request
+            .source
+            .open_range(&prepared.http, earlier.data_offset, earlier.size)
+            .await?;
+        let mut check = DigestCheck::new(entry.clone());
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| archive_error(e, &source_name, &earlier.name))?;
+            if n == 0 {
+                break;
+            }
+            check.update(&buf[..n]);
+        }
+        check.finish()?;
+        prepared.digests_verified.push(earlier.name.clone());
+        if let Some(report) = files.iter_mut().find(|f| f.name == earlier.name) {
+            report.verified = Some(entry.algorithm);
+            report.second_pass = true;
+        }
+    }
+    prepared.manifest = Some((member.name.clone(), manifest));
+    Ok(())
 }
 
 /// Uploads one member from `reader`, checked against the manifest when

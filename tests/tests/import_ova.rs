@@ -626,3 +626,90 @@ async fn an_interrupted_import_aborts_the_lease_and_removes_the_vm() {
     );
     assert!(vms_named(&sim, "br-interrupted").await.is_empty());
 }
+
+/// The same members as `ova`, rewritten in `order` (member names).
+fn reordered(ova: &BuiltOva, order: &[String], dir: &std::path::Path) -> std::path::PathBuf {
+    let mut members = std::collections::HashMap::new();
+    let mut archive =
+        tar::Archive::new(std::fs::File::open(&ova.path).expect("rewrite the test OVA"));
+    for entry in archive.entries().expect("rewrite the test OVA") {
+        let mut entry = entry.expect("rewrite the test OVA");
+        let name = entry
+            .path()
+            .expect("rewrite the test OVA")
+            .to_string_lossy()
+            .into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("rewrite the test OVA");
+        members.insert(name, bytes);
+    }
+    let path = dir.join("reordered.ova");
+    let mut builder =
+        tar::Builder::new(std::fs::File::create(&path).expect("rewrite the test OVA"));
+    for name in order {
+        let bytes = &members[name];
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, name, &bytes[..])
+            .expect("rewrite the test OVA");
+    }
+    builder.finish().expect("rewrite the test OVA");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_after_the_disks_still_verifies_every_file() {
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ova = ova_with(dir.path(), MIB, Layout::Standard, OvaFault::None);
+    let mf = ova.mf_name.clone().unwrap();
+    let mut order = vec![ova.ovf_name.clone()];
+    order.extend(ova.disk_files.iter().map(|d| d.name.clone()));
+    order.push(mf.clone());
+    let late = reordered(&ova, &order, dir.path());
+    let report = import_ova(
+        &client,
+        &request(OvaSource::File(late), "br-late-mf"),
+        &SilentObserver,
+        std::future::pending(),
+    )
+    .await
+    .expect("import");
+    assert_eq!(
+        report.digests_verified.len(),
+        3,
+        "{:?}",
+        report.digests_verified
+    );
+    assert!(report.files.iter().all(|f| f.verified.is_some()));
+    assert!(
+        report.warnings.iter().any(|w| w.contains("comes after")),
+        "{:?}",
+        report.warnings
+    );
+
+    // The same order with a corrupted disk: caught by the second pass.
+    let bad_dir = tempfile::tempdir().unwrap();
+    let bad = ova_with(
+        bad_dir.path(),
+        MIB,
+        Layout::Standard,
+        OvaFault::CorruptDiskByte {
+            disk: 0,
+            offset: 4096,
+        },
+    );
+    let late_bad = reordered(&bad, &order, bad_dir.path());
+    let failure = expect_cleaned_up_failure(
+        &sim,
+        &client,
+        &request(OvaSource::File(late_bad), "br-late-bad"),
+        "br-late-bad",
+    )
+    .await;
+    assert!(matches!(failure.error, ImportError::Digest(_)), "{failure}");
+}
