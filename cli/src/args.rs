@@ -236,7 +236,12 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("'{text}': unknown unit '{unit}' (ms, s, m, h)")),
     };
-    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))
+    let duration =
+        std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("'{text}': {e}"))?;
+    if duration.is_zero() {
+        return Err(format!("'{text}': the duration must be more than zero"));
+    }
+    Ok(duration)
 }
 
 /// govc's boolean environment values: `1` or `true` turn it on; empty, `0`

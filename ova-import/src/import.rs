@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -16,7 +17,7 @@ use vsphere_client::{Client, FaultKind, ManagedObjectReference, TlsPolicy};
 
 use crate::archive::{ArchiveError, Member, TarStream};
 use crate::import_spec::{create_import_spec, import_vapp, ImportSpec, ImportSpecParams};
-use crate::manifest::{DigestAlgorithm, Manifest, ManifestError};
+use crate::manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
 use crate::nfc::{HttpNfcLease, TransferProgress};
 use crate::options::{ImportOptions, NetworkMapping};
 use crate::ovf::{Envelope, OvfError};
@@ -68,6 +69,8 @@ pub struct ImportRequest {
     pub source_tls: TlsPolicy,
     /// How often the lease hears of progress (and is kept alive).
     pub lease_progress_interval: Duration,
+    /// How long a transfer may make no progress before the import fails.
+    pub stall_timeout: Duration,
 }
 
 impl ImportRequest {
@@ -86,6 +89,7 @@ impl ImportRequest {
             template: None,
             source_tls: TlsPolicy::Verify(vsphere_client::tls::RootSource::System),
             lease_progress_interval: Duration::from_secs(5),
+            stall_timeout: crate::upload::STALL_TIMEOUT,
         }
     }
 }
@@ -132,6 +136,10 @@ pub struct FileReport {
     pub verified: Option<DigestAlgorithm>,
     /// Whether it was read in a second pass (archive not in OVA order).
     pub second_pass: bool,
+    /// SHA-256 computed while it streamed without a manifest, for one that
+    /// comes late.
+    #[serde(skip)]
+    sha256: Option<Vec<u8>>,
 }
 
 /// A finished import.
@@ -246,6 +254,14 @@ pub enum ImportError {
         /// The error.
         source: vsphere_client::Error,
     },
+    /// The archive has more members than any OVA needs.
+    #[error("{source_name}: more than {limit} members; this is not an OVA")]
+    TooManyMembers {
+        /// The OVA.
+        source_name: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The import was interrupted (Ctrl-C).
     #[error("interrupted")]
     Cancelled,
@@ -264,7 +280,8 @@ impl ImportError {
             ImportError::Digest(m) => Some(m.file.clone()),
             ImportError::Upload(UploadError::Read { file, .. })
             | ImportError::Upload(UploadError::Send { file, .. })
-            | ImportError::Upload(UploadError::Short { file, .. })
+            | ImportError::Upload(UploadError::Size { file, .. })
+            | ImportError::Upload(UploadError::Stopped { file, .. })
             | ImportError::MissingFile { file, .. }
             | ImportError::NotInManifest { file, .. } => Some(file.clone()),
             ImportError::Upload(UploadError::Digest(m)) => Some(m.file.clone()),
@@ -366,6 +383,8 @@ struct Prepared {
     pool: InventoryElement,
     spec: ImportSpec,
     http: reqwest::Client,
+    /// The archive's length, when the file system or server said.
+    source_length: Option<u64>,
 }
 
 /// Imports an OVA. `cancel` resolving (Ctrl-C) interrupts it; what was
@@ -409,7 +428,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
     };
 
     // The folder is created last before the VM, once everything else was
-    // accepted; a folder is not half an import, so a later failure leaves it.
+    // accepted; a later failure removes it again while it is empty.
     let conventions = request.template.as_ref();
     let finder = Finder::load(client, request.datacenter.as_deref())
         .await
@@ -427,6 +446,12 @@ pub async fn import_ova<C: Future<Output = ()>>(
     }
 
     observer.stage(&format!("creating {} in {}", prepared.name, folder.path));
+    let name = prepared.name.clone();
+    let placement = Placement {
+        folder: &folder,
+        created_folders: &created_folders,
+        name: &name,
+    };
     let lease_ref = match import_vapp(
         client,
         &prepared.pool.obj,
@@ -437,6 +462,9 @@ pub async fn import_ova<C: Future<Output = ()>>(
     {
         Ok(lease) => lease,
         Err(e) => {
+            // A fault means vCenter refused it; anything else (a lost
+            // answer) may have left a VM, so it is looked for.
+            let refused = e.fault().is_some();
             let error = match e.fault().map(|f| &f.kind) {
                 Some(FaultKind::DuplicateName { .. }) => ImportError::DuplicateName {
                     name: prepared.name.clone(),
@@ -444,14 +472,10 @@ pub async fn import_ova<C: Future<Output = ()>>(
                 },
                 _ => ImportError::vsphere("ImportVApp")(e),
             };
-            let cleanup = if created_folders.is_empty() {
+            let cleanup = if refused && created_folders.is_empty() {
                 Cleanup::NothingCreated
             } else {
-                Cleanup::Removed {
-                    vm: None,
-                    lease_aborted: false,
-                    folders_removed: template::remove_empty_folders(client, &created_folders).await,
-                }
+                abandon(client, None, None, &placement, &error, None).await
             };
             return Err(ImportFailure {
                 error,
@@ -462,9 +486,9 @@ pub async fn import_ova<C: Future<Output = ()>>(
     };
     let lease = HttpNfcLease::new(lease_ref);
 
-    let mut entity: Option<ManagedObjectReference> = None;
+    let in_flight = InFlight::default();
     let transferred = tokio::select! {
-        r = transfer(client, request, &lease, &mut prepared, &mut entity, observer, &mut warnings) => r,
+        r = transfer(client, request, &lease, &mut prepared, &in_flight, observer, &mut warnings) => r,
         () = &mut cancel => Err(ImportError::Cancelled),
     };
     let transferred = match transferred {
@@ -473,11 +497,10 @@ pub async fn import_ova<C: Future<Output = ()>>(
             let cleanup = abandon(
                 client,
                 Some(&lease),
-                entity,
-                &folder,
-                &created_folders,
-                &prepared.name,
+                in_flight.entity(),
+                &placement,
                 &error,
+                in_flight.file(),
             )
             .await;
             return Err(ImportFailure {
@@ -496,16 +519,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
     let applied = match finished {
         Ok(applied) => applied,
         Err(error) => {
-            let cleanup = abandon(
-                client,
-                None,
-                Some(vm),
-                &folder,
-                &created_folders,
-                &prepared.name,
-                &error,
-            )
-            .await;
+            let cleanup = abandon(client, None, Some(vm), &placement, &error, None).await;
             return Err(ImportFailure {
                 error,
                 cleanup,
@@ -586,6 +600,10 @@ async fn read_small(
     Ok(bytes)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// An I/O error from a member reader, as the archive error inside it.
 fn archive_error(e: std::io::Error, source_name: &str, member: &str) -> ImportError {
     match e.into_inner().map(|inner| inner.downcast::<ArchiveError>()) {
@@ -636,6 +654,7 @@ async fn prepare(
     let http = vsphere_client::soap::http_client(&request.source_tls, Duration::from_secs(30))
         .map_err(ImportError::vsphere("HTTPS client for the OVA"))?;
     let opened = request.source.open(&http).await?;
+    let source_length = opened.length;
     let mut tar = TarStream::new(opened.reader, source_name.clone());
 
     // The descriptor comes first in an OVA; anything before it is either a
@@ -646,6 +665,12 @@ async fn prepare(
         let Some(member) = tar.next_member().await? else {
             return Err(ImportError::NoDescriptor { source_name });
         };
+        if passed.len() >= MAX_MEMBERS {
+            return Err(ImportError::TooManyMembers {
+                source_name,
+                limit: MAX_MEMBERS,
+            });
+        }
         if is_descriptor(&member.name) {
             let bytes = read_small(&mut tar, &member, MAX_DESCRIPTOR_BYTES, &source_name).await?;
             break (member.name, bytes);
@@ -751,6 +776,7 @@ async fn prepare(
         pool,
         spec,
         http,
+        source_length,
     })
 }
 
@@ -842,7 +868,7 @@ async fn transfer(
     request: &ImportRequest,
     lease: &HttpNfcLease,
     prepared: &mut Prepared,
-    entity: &mut Option<ManagedObjectReference>,
+    in_flight: &InFlight,
     observer: &dyn ImportObserver,
     warnings: &mut Warnings<'_>,
 ) -> Result<Transferred, ImportError> {
@@ -851,10 +877,11 @@ async fn transfer(
         .wait_ready(client, LEASE_READY_TIMEOUT)
         .await
         .map_err(ImportError::vsphere("HttpNfcLease"))?;
-    *entity = Some(info.entity.clone());
+    in_flight.set_entity(&info.entity);
 
-    let mut targets: HashMap<String, UploadTarget> = HashMap::new();
+    let mut targets: HashMap<String, Target> = HashMap::new();
     let mut total = 0u64;
+    let mut sizes_known = true;
     for item in &prepared.spec.file_items {
         let device = info
             .device_urls
@@ -869,20 +896,38 @@ async fn transfer(
                     ),
                 ))
             })?;
-        let target = UploadTarget::for_device(client, device).map_err(ImportError::vsphere(
+        let mut target = UploadTarget::for_device(client, device).map_err(ImportError::vsphere(
             format!("upload target for {}", item.path),
         ))?;
-        total += prepared
+        target.stall_timeout = request.stall_timeout;
+        let size = prepared
             .envelope
             .file(&item.path)
             .and_then(|f| f.size)
-            .or(item.size.and_then(|s| u64::try_from(s).ok()))
-            .unwrap_or(0);
-        targets.insert(item.path.clone(), target);
+            .or(item.size.and_then(|s| u64::try_from(s).ok()));
+        sizes_known &= size.is_some();
+        total = total.saturating_add(size.unwrap_or(0));
+        targets.insert(
+            item.path.clone(),
+            Target {
+                upload: target,
+                create: item.create,
+            },
+        );
+    }
+    // Without declared sizes, the archive's length is the closest bound.
+    if !sizes_known {
+        total = total.max(prepared.source_length.unwrap_or(0));
     }
     let progress = TransferProgress::new(total);
+    let shared = Uploads {
+        targets: &targets,
+        progress: &progress,
+        observer,
+        in_flight,
+    };
     let files = {
-        let uploads = upload_all(request, prepared, &targets, &progress, observer, warnings);
+        let uploads = upload_all(request, prepared, &shared, warnings);
         tokio::pin!(uploads);
         tokio::select! {
             r = &mut uploads => r?,
@@ -911,15 +956,64 @@ fn unreachable_keep_alive() -> Vec<FileReport> {
     Vec::new()
 }
 
+/// One file of the import: where it goes, and whether it is created (PUT)
+/// rather than streamed as a disk (POST).
+struct Target {
+    upload: UploadTarget,
+    create: bool,
+}
+
+/// What an interrupted transfer leaves to clean up: the VM the lease
+/// created and the file being uploaded (for the abort's fault).
+#[derive(Default)]
+struct InFlight {
+    entity: Mutex<Option<ManagedObjectReference>>,
+    file: Mutex<Option<String>>,
+}
+
+impl InFlight {
+    fn set_entity(&self, vm: &ManagedObjectReference) {
+        if let Ok(mut e) = self.entity.lock() {
+            *e = Some(vm.clone());
+        }
+    }
+
+    fn entity(&self) -> Option<ManagedObjectReference> {
+        self.entity.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set_file(&self, file: &str) {
+        if let Ok(mut f) = self.file.lock() {
+            *f = Some(file.to_string());
+        }
+    }
+
+    fn file(&self) -> Option<String> {
+        self.file.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// What every upload of one import shares.
+struct Uploads<'a> {
+    targets: &'a HashMap<String, Target>,
+    progress: &'a TransferProgress,
+    observer: &'a dyn ImportObserver,
+    in_flight: &'a InFlight,
+}
+
+/// Most members an OVA may have: the importer keeps a line per member it
+/// passes over.
+const MAX_MEMBERS: usize = 10_000;
+
 async fn upload_all(
     request: &ImportRequest,
     prepared: &mut Prepared,
-    targets: &HashMap<String, UploadTarget>,
-    progress: &TransferProgress,
-    observer: &dyn ImportObserver,
+    uploads: &Uploads<'_>,
     warnings: &mut Warnings<'_>,
 ) -> Result<Vec<FileReport>, ImportError> {
+    let targets = uploads.targets;
     let source_name = request.source.display_name();
+    let mut members = prepared.passed.len();
     let mut done: HashSet<String> = HashSet::new();
     let mut files = Vec::new();
     let mut pending = prepared.pending.take();
@@ -932,6 +1026,13 @@ async fn upload_all(
                 None => break,
             },
         };
+        members += 1;
+        if members > MAX_MEMBERS {
+            return Err(ImportError::TooManyMembers {
+                source_name,
+                limit: MAX_MEMBERS,
+            });
+        }
         if is_manifest(&member.name) && prepared.manifest.is_none() && request.verify_manifest {
             verify_late_manifest(
                 request,
@@ -945,12 +1046,7 @@ async fn upload_all(
             continue;
         }
         let Some(target) = targets.get(&member.name) else {
-            if !is_certificate(&member.name) {
-                warnings.add(format!(
-                    "{source_name}: {} is not a file of the import; skipped",
-                    member.name
-                ));
-            }
+            skip_member(prepared, &member, &source_name, warnings).await?;
             continue;
         };
         if !done.insert(member.name.clone()) {
@@ -967,8 +1063,7 @@ async fn upload_all(
             false,
             target,
             prepared.manifest.as_ref(),
-            progress,
-            observer,
+            uploads,
         )
         .await?;
         if report.verified.is_some() {
@@ -985,7 +1080,9 @@ async fn upload_all(
         if !done.insert(member.name.clone()) {
             continue;
         }
-        observer.stage(&format!("second pass: {}", member.name));
+        uploads
+            .observer
+            .stage(&format!("second pass: {}", member.name));
         tracing::warn!(
             "{source_name}: reading {} again at byte {} (archive not in OVA order)",
             member.name,
@@ -1001,8 +1098,7 @@ async fn upload_all(
             true,
             target,
             prepared.manifest.as_ref(),
-            progress,
-            observer,
+            uploads,
         )
         .await?;
         if report.verified.is_some() {
@@ -1039,9 +1135,11 @@ async fn upload_all(
     Ok(files)
 }
 
-/// A manifest after the disks (not OVA order): the files already uploaded
-/// are read again where they lie and hashed (the lease is not completed
-/// until they match); the files still to come are checked as they stream.
+/// A manifest after the disks (not OVA order). The files already uploaded
+/// are checked by the SHA-256 computed while they streamed, or, for another
+/// algorithm, read again where they lie and hashed; the lease is not
+/// completed until they match. The files still to come are checked as they
+/// stream.
 async fn verify_late_manifest(
     request: &ImportRequest,
     prepared: &mut Prepared,
@@ -1073,48 +1171,111 @@ async fn verify_late_manifest(
                 file: earlier.name.clone(),
                 manifest: member.name.clone(),
             })?;
-        let mut reader = request
-            .source
-            .open_range(&prepared.http, earlier.data_offset, earlier.size)
-            .await?;
-        let mut check = DigestCheck::new(entry.clone());
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .await
-                .map_err(|e| archive_error(e, &source_name, &earlier.name))?;
-            if n == 0 {
-                break;
+        let report = files.iter_mut().find(|f| f.name == earlier.name);
+        let streamed = report.as_ref().and_then(|r| r.sha256.clone());
+        match streamed {
+            // The digest of the bytes that were uploaded, computed as they went.
+            Some(sha256) if entry.algorithm == DigestAlgorithm::Sha256 => {
+                if sha256 != entry.digest {
+                    return Err(ImportError::Digest(crate::verify::DigestMismatch {
+                        file: earlier.name.clone(),
+                        algorithm: entry.algorithm,
+                        expected: hex(&entry.digest),
+                        actual: hex(&sha256),
+                    }));
+                }
             }
-            check.update(&buf[..n]);
+            // Another algorithm: the only way is to read the file again.
+            _ => {
+                let mut reader = request
+                    .source
+                    .open_range(&prepared.http, earlier.data_offset, earlier.size)
+                    .await?;
+                hash_reader(&mut reader, entry.clone(), &source_name, &earlier.name).await?;
+            }
         }
-        check.finish()?;
         prepared.digests_verified.push(earlier.name.clone());
         if let Some(report) = files.iter_mut().find(|f| f.name == earlier.name) {
             report.verified = Some(entry.algorithm);
-            report.second_pass = true;
         }
     }
     prepared.manifest = Some((member.name.clone(), manifest));
     Ok(())
 }
 
+/// Passes over a member the import does not upload; one the manifest
+/// lists is still hashed as it goes by, so the manifest is checked whole.
+async fn skip_member(
+    prepared: &mut Prepared,
+    member: &Member,
+    source_name: &str,
+    warnings: &mut Warnings<'_>,
+) -> Result<(), ImportError> {
+    let entry = prepared
+        .manifest
+        .as_ref()
+        .and_then(|(_, m)| m.entry(&member.name))
+        .cloned();
+    match entry {
+        Some(entry) => {
+            hash_reader(
+                &mut prepared.tar.member_reader(),
+                entry,
+                source_name,
+                &member.name,
+            )
+            .await?;
+            prepared.digests_verified.push(member.name.clone());
+        }
+        None if !is_certificate(&member.name) && !is_manifest(&member.name) => {
+            warnings.add(format!(
+                "{source_name}: {} is not a file of the import; skipped",
+                member.name
+            ))
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Hashes everything `reader` yields and checks it against `entry`.
+async fn hash_reader<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    entry: ManifestEntry,
+    source_name: &str,
+    file: &str,
+) -> Result<(), ImportError> {
+    let mut check = DigestCheck::new(entry);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| archive_error(e, source_name, file))?;
+        if n == 0 {
+            break;
+        }
+        check.update(&buf[..n]);
+    }
+    check.finish()?;
+    Ok(())
+}
+
 /// Uploads one member from `reader`, checked against the manifest when
-/// there is one (a file the manifest does not cover is refused).
+/// there is one (a file the manifest does not cover is refused); without
+/// one, its SHA-256 is computed for a manifest that may come late.
 async fn upload_member<R: AsyncRead + Unpin>(
     reader: &mut R,
     member: Member,
     second_pass: bool,
-    target: &UploadTarget,
+    target: &Target,
     manifest: Option<&(String, Manifest)>,
-    progress: &TransferProgress,
-    observer: &dyn ImportObserver,
+    uploads: &Uploads<'_>,
 ) -> Result<FileReport, ImportError> {
-    let entry = match manifest {
-        None => None,
+    let digest = match manifest {
+        None => DigestCheck::compute(DigestAlgorithm::Sha256),
         Some((manifest_name, manifest)) => {
-            Some(manifest.entry(&member.name).cloned().ok_or_else(|| {
+            DigestCheck::new(manifest.entry(&member.name).cloned().ok_or_else(|| {
                 ImportError::NotInManifest {
                     file: member.name.clone(),
                     manifest: manifest_name.clone(),
@@ -1122,25 +1283,33 @@ async fn upload_member<R: AsyncRead + Unpin>(
             })?)
         }
     };
-    let verified = entry.as_ref().map(|e| e.algorithm);
+    uploads.in_flight.set_file(&member.name);
+    let observer = uploads.observer;
     observer.file_started(&member.name, member.size);
     let on_chunk = |sent: u64| observer.file_progress(&member.name, sent);
     let uploaded = upload_file(
         reader,
         &member.name,
         member.size,
-        target,
-        entry.map(DigestCheck::new),
-        progress,
+        &target.upload,
+        target.create,
+        Some(digest),
+        uploads.progress,
         &on_chunk,
     )
     .await?;
     observer.file_finished(&member.name);
+    let (verified, sha256) = match uploaded.digest {
+        Some((algorithm, _)) if uploaded.verified => (Some(algorithm), None),
+        Some((DigestAlgorithm::Sha256, digest)) => (None, Some(digest)),
+        _ => (None, None),
+    };
     Ok(FileReport {
         name: member.name,
         bytes: uploaded.bytes,
         verified,
         second_pass,
+        sha256,
     })
 }
 
@@ -1240,19 +1409,27 @@ async fn wait_for_ip(client: &Client, vm: &ManagedObjectReference) -> Result<(),
     }
 }
 
+/// Where the import put, or would have put, its VM.
+struct Placement<'a> {
+    folder: &'a InventoryElement,
+    created_folders: &'a [InventoryElement],
+    name: &'a str,
+}
+
 /// Aborts the lease (when given) with a fault naming the file, and removes
-/// the VM the import created.
+/// the VM and the folders the import created. Says "removed" only for what
+/// it checked: anything it could not check makes the cleanup `Failed`.
 async fn abandon(
     client: &Client,
     lease: Option<&HttpNfcLease>,
     entity: Option<ManagedObjectReference>,
-    folder: &InventoryElement,
-    created_folders: &[InventoryElement],
-    name: &str,
+    placement: &Placement<'_>,
     error: &ImportError,
+    current_file: Option<String>,
 ) -> Cleanup {
     let mut lease_aborted = false;
     let mut entity = entity;
+    let mut doubts = Vec::new();
     if let Some(lease) = lease {
         if entity.is_none() {
             entity = retrieve_one(client, lease.obj(), &["info.entity"])
@@ -1260,8 +1437,9 @@ async fn abandon(
                 .ok()
                 .and_then(|c| c.get_opt("info.entity").ok().flatten());
         }
+        let file = error.file().or(current_file);
         match lease
-            .abort(client, error.file().as_deref(), &error.to_string())
+            .abort(client, file.as_deref(), &error.to_string())
             .await
         {
             Ok(()) => lease_aborted = true,
@@ -1269,11 +1447,14 @@ async fn abandon(
         }
     }
     if entity.is_none() {
-        entity = find_vm_in_folder(client, folder, name).await;
+        match find_vm_in_folder(client, placement.folder, placement.name).await {
+            Ok(found) => entity = found,
+            Err(e) => doubts.push(format!("cannot look for the VM: {e}")),
+        }
     }
-    let removed_vm = match entity {
+    let removed_vm = match &entity {
         None => None,
-        Some(vm) => match remove_vm(client, &vm).await {
+        Some(vm) => match remove_vm(client, vm).await {
             Ok(true) => Some(vm.to_string()),
             Ok(false) => None,
             Err(e) => {
@@ -1284,10 +1465,24 @@ async fn abandon(
             }
         },
     };
+    let folders_removed =
+        match template::remove_empty_folders(client, placement.created_folders).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                doubts.push(e);
+                Vec::new()
+            }
+        };
+    if !doubts.is_empty() {
+        return Cleanup::Failed {
+            vm: entity.map(|vm| vm.to_string()),
+            reason: doubts.join("; "),
+        };
+    }
     Cleanup::Removed {
         vm: removed_vm,
         lease_aborted,
-        folders_removed: template::remove_empty_folders(client, created_folders).await,
+        folders_removed,
     }
 }
 
@@ -1295,19 +1490,43 @@ async fn find_vm_in_folder(
     client: &Client,
     folder: &InventoryElement,
     name: &str,
-) -> Option<ManagedObjectReference> {
-    let finder = Finder::load(client, None).await.ok()?;
-    finder
-        .list(Some(&folder.path))
-        .ok()?
+) -> vsphere_client::Result<Option<ManagedObjectReference>> {
+    let finder = Finder::load(client, None).await?;
+    let children = match finder.list(Some(&folder.path)) {
+        Ok(children) => children,
+        // The folder itself is gone: so is anything that was in it.
+        Err(_) => return Ok(None),
+    };
+    Ok(children
         .into_iter()
         .find(|c| c.name == name && c.obj.kind == "VirtualMachine")
-        .map(|c| c.obj)
+        .map(|c| c.obj))
 }
+
+/// How often a destroy is tried while vCenter is still busy with the VM
+/// (its own rollback after a lease abort, a task Ctrl-C left running).
+const DESTROY_ATTEMPTS: u32 = 10;
 
 /// Destroys `vm` (powering it off first when on). `Ok(false)` when the
 /// server had already discarded it, as vCenter does on a lease abort.
 async fn remove_vm(client: &Client, vm: &ManagedObjectReference) -> vsphere_client::Result<bool> {
+    let mut attempt = 1;
+    loop {
+        let result = power_off_and_destroy(client, vm).await;
+        match result {
+            Err(e) if is_busy(&e) && attempt < DESTROY_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn power_off_and_destroy(
+    client: &Client,
+    vm: &ManagedObjectReference,
+) -> vsphere_client::Result<bool> {
     let power_state: Option<String> = match retrieve_one(client, vm, &["runtime.powerState"]).await
     {
         Ok(content) => content.get_opt("runtime.powerState")?,
@@ -1322,6 +1541,13 @@ async fn remove_vm(client: &Client, vm: &ManagedObjectReference) -> vsphere_clie
         Err(e) if is_gone(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+fn is_busy(e: &vsphere_client::Error) -> bool {
+    e.fault().is_some_and(|f| {
+        matches!(f.kind, FaultKind::TaskInProgress { .. })
+            || matches!(f.type_name(), "InvalidState" | "InvalidPowerState")
+    })
 }
 
 fn is_gone(e: &vsphere_client::Error) -> bool {

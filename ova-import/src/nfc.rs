@@ -205,7 +205,7 @@ impl HttpNfcLease {
         let fault = match file {
             Some(file) => format!(
                 "<fault xsi:type=\"FileFault\"><file>{}</file></fault>",
-                quick_xml::escape::escape(file)
+                xml_text(file, 1024)
             ),
             None => "<fault xsi:type=\"SystemError\"><reason></reason></fault>".to_string(),
         };
@@ -214,7 +214,7 @@ impl HttpNfcLease {
             "LocalizedMethodFault",
             &format!(
                 "{fault}<localizedMessage>{}</localizedMessage>",
-                quick_xml::escape::escape(message)
+                xml_text(message, 1024)
             ),
         );
         client
@@ -222,6 +222,20 @@ impl HttpNfcLease {
             .await?;
         Ok(())
     }
+}
+
+/// `text` escaped for XML 1.0 and cut to `max` characters: a message built
+/// from a server's error page or a member name may hold characters XML
+/// cannot carry, and the abort must not be refused for them.
+fn xml_text(text: &str, max: usize) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| {
+            matches!(c, '\t' | '\n' | '\r') || (*c >= ' ' && *c != '\u{fffe}' && *c != '\u{ffff}')
+        })
+        .take(max)
+        .collect();
+    quick_xml::escape::escape(clean.as_str()).into_owned()
 }
 
 /// Bytes sent so far out of the total, shared between the uploads and the
@@ -259,19 +273,16 @@ impl TransferProgress {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// The real percentage sent (0–100; 100 only once everything is).
+    /// The real percentage sent, at most 99: vCenter takes 100 as "done",
+    /// which only the caller knows (a declared total can be wrong), so 100
+    /// is reported explicitly at the end.
     pub fn percent(&self) -> i32 {
         if self.total == 0 {
-            return 100;
+            return 0;
         }
-        let sent = self.sent().min(self.total);
-        // Never 100 before the last byte: vCenter treats 100 as "done".
-        let pct = (sent.saturating_mul(100) / self.total) as i32;
-        if sent < self.total {
-            pct.min(99)
-        } else {
-            100
-        }
+        let sent = u128::from(self.sent().min(self.total));
+        let pct = (sent * 100 / u128::from(self.total)) as i32;
+        pct.min(99)
     }
 
     /// The percentages reported to the lease so far, in order.
@@ -292,11 +303,12 @@ impl TransferProgress {
         Ok(())
     }
 
-    /// Reports the real percentage every `interval`, forever (run it next to
-    /// the uploads and drop it when they end). A failed report is logged and
-    /// retried at the next tick: the lease only expires after minutes.
+    /// Reports the real percentage every `interval` (at least every 10 ms),
+    /// forever (run it next to the uploads and drop it when they end). A
+    /// failed report is logged and retried at the next tick: the lease only
+    /// expires after minutes.
     pub async fn keep_alive(&self, client: &Client, lease: &HttpNfcLease, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
+        let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
@@ -317,11 +329,22 @@ mod tests {
     fn percent_is_real_and_reaches_100_only_at_the_end() {
         let p = TransferProgress::new(1000);
         assert_eq!(p.percent(), 0);
-        p.add(999);
+        p.add(500);
+        assert_eq!(p.percent(), 50);
+        p.add(499);
         assert_eq!(p.percent(), 99);
         p.add(1);
-        assert_eq!(p.percent(), 100);
-        assert_eq!(TransferProgress::new(0).percent(), 100);
+        assert_eq!(p.percent(), 99, "100 is the caller's to report");
+        assert_eq!(TransferProgress::new(0).percent(), 0);
+        let huge = TransferProgress::new(u64::MAX);
+        huge.add(u64::MAX / 2);
+        assert_eq!(huge.percent(), 49);
+    }
+
+    #[test]
+    fn abort_text_is_xml_safe_and_bounded() {
+        assert_eq!(xml_text("a<b\u{1}c&", 100), "a&lt;bc&amp;");
+        assert_eq!(xml_text(&"x".repeat(5000), 1024).len(), 1024);
     }
 
     #[test]

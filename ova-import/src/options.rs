@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct KeyValue {
     /// The property key (govc also accepts `key`).
-    #[serde(rename = "Key", alias = "key")]
+    #[serde(rename = "Key")]
     pub key: String,
     /// The value (govc also accepts `value`).
-    #[serde(rename = "Value", alias = "value")]
+    #[serde(rename = "Value")]
     pub value: String,
 }
 
@@ -108,11 +108,19 @@ pub enum OptionsError {
 }
 
 impl ImportOptions {
-    /// Parses options JSON; `origin` names it in errors.
+    /// Parses options JSON; `origin` names it in errors. Keys match in any
+    /// case, as Go's JSON decoder (govc's) matches them: `powerOn` is
+    /// `PowerOn`.
     pub fn parse(text: &str, origin: &str) -> Result<ImportOptions, OptionsError> {
-        serde_json::from_str(text).map_err(|e| OptionsError::Parse {
+        let error = |e: serde_json::Error| OptionsError::Parse {
             origin: origin.to_string(),
             reason: e.to_string(),
+        };
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(error)?;
+        canonical_keys(&mut value);
+        serde_path_to_error::deserialize(value).map_err(|e| OptionsError::Parse {
+            origin: origin.to_string(),
+            reason: format!("{}: {}", e.path(), e.inner()),
         })
     }
 
@@ -134,6 +142,49 @@ impl ImportOptions {
             source,
         })?;
         ImportOptions::parse(&text, &origin)
+    }
+}
+
+/// Every key of govc's options format, in its canonical spelling.
+const KEYS: &[&str] = &[
+    "DiskProvisioning",
+    "IPAllocationPolicy",
+    "IPProtocol",
+    "Deployment",
+    "PropertyMapping",
+    "NetworkMapping",
+    "Annotation",
+    "MarkAsTemplate",
+    "PowerOn",
+    "InjectOvfEnv",
+    "WaitForIP",
+    "Name",
+    "Key",
+    "Value",
+    "Network",
+];
+
+/// Renames object keys that match a known key in another case.
+fn canonical_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let renames: Vec<(String, &str)> = map
+                .keys()
+                .filter_map(|k| {
+                    KEYS.iter()
+                        .find(|known| known.eq_ignore_ascii_case(k) && **known != k.as_str())
+                        .map(|known| (k.clone(), *known))
+                })
+                .collect();
+            for (from, to) in renames {
+                if let Some(v) = map.remove(&from) {
+                    map.entry(to.to_string()).or_insert(v);
+                }
+            }
+            map.values_mut().for_each(canonical_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(canonical_keys),
+        _ => {}
     }
 }
 
@@ -164,6 +215,20 @@ mod tests {
     }
 
     #[test]
+    fn keys_match_in_any_case_as_with_govc() {
+        let o = ImportOptions::parse(
+            r#"{"powerOn": true, "name": "x", "networkmapping": [{"name": "a", "network": "b"}],
+                "propertyMapping": [{"key": "k", "value": "v"}]}"#,
+            "o.json",
+        )
+        .unwrap();
+        assert!(o.power_on);
+        assert_eq!(o.name.as_deref(), Some("x"));
+        assert_eq!(o.network_mapping[0].network, "b");
+        assert_eq!(o.property_mapping[0].value, "v");
+    }
+
+    #[test]
     fn wrong_types_name_the_file_and_place() {
         let err = ImportOptions::parse(r#"{"PowerOn": "yes"}"#, "o.json").unwrap_err();
         let text = err.to_string();
@@ -171,6 +236,8 @@ mod tests {
             text.starts_with("o.json: not a govc import options file"),
             "{text}"
         );
-        assert!(text.contains("line 1"), "{text}");
+        assert!(text.contains("PowerOn: invalid type"), "{text}");
+        let err = ImportOptions::parse("{\"PowerOn\": tru", "o.json").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 }

@@ -80,11 +80,12 @@ impl OvaSource {
         Ok(OvaSource::File(PathBuf::from(input)))
     }
 
-    /// How errors and logs name it (a URL without its credentials).
+    /// How errors and logs name it: a URL without its credentials or its
+    /// query (presigned URLs carry their signature there).
     ///
     /// ```
-    /// let s = ova_import::source::OvaSource::parse("https://u:secret@h/br.ova").unwrap();
-    /// assert_eq!(s.display_name(), "https://h/br.ova");
+    /// let s = ova_import::source::OvaSource::parse("https://u:secret@h/br.ova?X-Amz-Signature=abc").unwrap();
+    /// assert_eq!(s.display_name(), "https://h/br.ova?…");
     /// ```
     pub fn display_name(&self) -> String {
         match self {
@@ -93,7 +94,14 @@ impl OvaSource {
                 let mut u = u.clone();
                 let _ = u.set_username("");
                 let _ = u.set_password(None);
-                u.to_string()
+                let query = u.query().is_some();
+                u.set_query(None);
+                u.set_fragment(None);
+                if query {
+                    format!("{u}?…")
+                } else {
+                    u.to_string()
+                }
             }
         }
     }
@@ -222,18 +230,28 @@ impl OvaSource {
                 let response = self.get(http, url, Some((offset, last))).await?;
                 // A server that ignores `Range` answers 200 with the whole
                 // file: reading that as the member would upload wrong bytes.
-                if response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+                let starts_at_offset = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    == Some(offset);
+                if response.status() != reqwest::StatusCode::PARTIAL_CONTENT || !starts_at_offset {
                     return Err(SourceError::Http {
                         url: self.display_name(),
                         reason: format!(
-                            "the server answered a Range request with HTTP {}, not 206, so it \
-                             cannot serve the second pass this out-of-order OVA needs; \
-                             download the file and import it from disk",
-                            response.status()
+                            "the server answered a Range request for byte {offset} with HTTP {} \
+                             (Content-Range {:?}), not 206 from that byte, so it cannot serve the \
+                             second pass this out-of-order OVA needs; download the file and \
+                             import it from disk",
+                            response.status(),
+                            response.headers().get(reqwest::header::CONTENT_RANGE)
                         ),
                     });
                 }
-                Ok(body_reader(response))
+                Ok(Box::pin(body_reader(response).take(length)))
             }
         }
     }
@@ -248,7 +266,7 @@ impl OvaSource {
         if let Some((first, last)) = range {
             request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
         }
-        let response = request.send().await.map_err(|e| self.http_error(&e))?;
+        let response = request.send().await.map_err(|e| self.http_error(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(SourceError::Http {
@@ -259,10 +277,10 @@ impl OvaSource {
         Ok(response)
     }
 
-    fn http_error(&self, e: &reqwest::Error) -> SourceError {
+    fn http_error(&self, e: reqwest::Error) -> SourceError {
         SourceError::Http {
             url: self.display_name(),
-            reason: crate::error_chain(e),
+            reason: crate::error_chain(&e.without_url()),
         }
     }
 }
@@ -277,6 +295,8 @@ async fn open_file(path: &std::path::Path) -> Result<tokio::fs::File, SourceErro
 }
 
 fn body_reader(response: reqwest::Response) -> SourceReader {
-    let stream = response.bytes_stream().map_err(std::io::Error::other);
+    let stream = response
+        .bytes_stream()
+        .map_err(|e| std::io::Error::other(crate::error_chain(&e.without_url())));
     Box::pin(StreamReader::new(stream))
 }

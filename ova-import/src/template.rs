@@ -146,7 +146,13 @@ pub async fn ensure_folder(
                     object: Some(existing),
                     ..
                 }) => existing.clone(),
-                _ => return Err(e),
+                _ => {
+                    // Do not leave the first half of the path behind.
+                    if let Err(cleanup) = remove_empty_folders(client, &created).await {
+                        tracing::warn!("{cleanup}");
+                    }
+                    return Err(e);
+                }
             },
         };
         current = InventoryElement {
@@ -163,21 +169,27 @@ pub async fn ensure_folder(
 
 /// Destroys the folders in `created` (children after parents, so in
 /// reverse) that are still empty; one another import put something in is
-/// kept. Returns the paths removed.
+/// kept. Returns the paths removed, or what could not be checked or
+/// removed.
 ///
 /// ```no_run
 /// # async fn demo(client: &vsphere_client::Client, created: Vec<vsphere_client::finder::InventoryElement>) {
 /// let removed = ova_import::template::remove_empty_folders(client, &created).await;
+/// println!("{removed:?}");
 /// # }
 /// ```
-pub async fn remove_empty_folders(client: &Client, created: &[InventoryElement]) -> Vec<String> {
+pub async fn remove_empty_folders(
+    client: &Client,
+    created: &[InventoryElement],
+) -> std::result::Result<Vec<String>, String> {
     let mut removed = Vec::new();
+    let mut failed = Vec::new();
     for folder in created.iter().rev() {
         let children: Vec<ManagedObjectReference> =
             match property::retrieve_one(client, &folder.obj, &["childEntity"]).await {
                 Ok(content) => content.get_list("childEntity").unwrap_or_default(),
                 Err(e) => {
-                    tracing::warn!("{}: {e}", folder.path);
+                    failed.push(format!("folder {}: {e}", folder.path));
                     continue;
                 }
             };
@@ -186,10 +198,14 @@ pub async fn remove_empty_folders(client: &Client, created: &[InventoryElement])
         }
         match object::destroy(client, &folder.obj).await {
             Ok(()) => removed.push(folder.path.clone()),
-            Err(e) => tracing::warn!("remove folder {}: {e}", folder.path),
+            Err(e) => failed.push(format!("remove folder {}: {e}", folder.path)),
         }
     }
-    removed
+    if failed.is_empty() {
+        Ok(removed)
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 /// Grows a Bottlerocket template's disks to what EKS Anywhere's preflight
@@ -251,15 +267,21 @@ pub async fn attach_tags(
         return Ok(());
     }
     let rest = client.rest_session().await?;
-    for tag in tags {
-        let category_name = tag.split(':').next().unwrap_or(tag);
-        let category = rest
-            .find_or_create_category(category_name, &["VirtualMachine"])
-            .await?;
-        let tag_id = rest.find_or_create_tag(&category, tag).await?;
-        rest.attach_tag(&tag_id, vm).await?;
+    let attached = async {
+        for tag in tags {
+            let category_name = tag.split(':').next().unwrap_or(tag);
+            let category = rest
+                .find_or_create_category(category_name, &["VirtualMachine"])
+                .await?;
+            let tag_id = rest.find_or_create_tag(&category, tag).await?;
+            rest.attach_tag(&tag_id, vm).await?;
+        }
+        Ok(())
     }
-    rest.logout().await
+    .await;
+    // The REST session is server state: end it whatever happened.
+    let logged_out = rest.logout().await;
+    attached.and(logged_out)
 }
 
 /// Applies the conventions that follow the upload, in EKS Anywhere's

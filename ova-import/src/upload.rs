@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use vsphere_client::{Client, ServerUrl, TlsPolicy};
 
+use crate::manifest::DigestAlgorithm;
 use crate::nfc::{DeviceUrl, TransferProgress};
 use crate::verify::{DigestCheck, DigestMismatch};
 
@@ -29,6 +30,9 @@ pub struct UploadTarget {
     pub disk: bool,
     /// The client for this URL's host.
     pub http: reqwest::Client,
+    /// How long the transfer may make no progress before it fails
+    /// ([`STALL_TIMEOUT`] unless changed).
+    pub stall_timeout: Duration,
 }
 
 impl UploadTarget {
@@ -67,6 +71,7 @@ impl UploadTarget {
             url,
             disk: device.disk.unwrap_or(true),
             http,
+            stall_timeout: STALL_TIMEOUT,
         })
     }
 }
@@ -116,9 +121,19 @@ pub enum UploadError {
         /// Why.
         reason: String,
     },
-    /// The file ended before its declared size.
-    #[error("{file}: the OVA holds {got} bytes of it, {expected} were declared")]
-    Short {
+    /// The server stopped taking the file before its end.
+    #[error("{file}: the server stopped reading after {sent} of {size} bytes")]
+    Stopped {
+        /// The archive member.
+        file: String,
+        /// Bytes it took.
+        sent: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// The file's length differs from its declared size.
+    #[error("{file}: the OVA holds {got} bytes of it where {expected} were declared")]
+    Size {
         /// The archive member.
         file: String,
         /// Declared size.
@@ -135,16 +150,27 @@ pub struct Uploaded {
     pub bytes: u64,
     /// Whether a manifest digest was checked and matched.
     pub verified: bool,
+    /// The file's digest, when one was computed.
+    pub digest: Option<(DigestAlgorithm, Vec<u8>)>,
 }
 
-/// Streams `size` bytes of `file` from `reader` to `target`, checking
-/// `digest` when given and counting bytes into `progress`; `on_chunk`
-/// sees the running total for this file.
+/// How long a transfer may make no progress (no source bytes, no room in
+/// the request body, no answer after the last byte) before it fails. A
+/// silent peer must not hold an import, and its kept-alive lease, forever.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Streams `size` bytes of `file` from `reader` to `target`, checking or
+/// computing `digest` and counting bytes into `progress`; `on_chunk` sees
+/// the running total for this file. `create` is the import spec's
+/// `OvfFileItem.create`: such files are PUT, disks are POSTed as
+/// streamVmdk (govc's rule).
+#[allow(clippy::too_many_arguments)]
 pub async fn upload_file<R: AsyncRead + Unpin>(
     reader: &mut R,
     file: &str,
     size: u64,
     target: &UploadTarget,
+    create: bool,
     digest: Option<DigestCheck>,
     progress: &TransferProgress,
     on_chunk: &(dyn Fn(u64) + Send + Sync),
@@ -153,56 +179,113 @@ pub async fn upload_file<R: AsyncRead + Unpin>(
     let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async {
         rx.recv().await.map(|item| (item, rx))
     }));
-    let request = if target.disk {
+    let request = if create {
+        target.http.put(&target.url).header("Overwrite", "t")
+    } else {
         target.http.post(&target.url).header(
             reqwest::header::CONTENT_TYPE,
             "application/x-vnd.vmware-streamVmdk",
         )
-    } else {
-        target.http.put(&target.url).header("Overwrite", "t")
     }
     .header(reqwest::header::CONTENT_LENGTH, size)
     .body(body);
-    let verified = digest.is_some();
-    let pump = pump(reader, file, size, tx, digest, progress, on_chunk);
+    let verified = digest.as_ref().is_some_and(DigestCheck::checks);
+    let algorithm = digest.as_ref().map(DigestCheck::algorithm);
+    let stall = target.stall_timeout;
+    let pump = pump(reader, file, size, tx, digest, progress, on_chunk, stall);
     let send = async {
         let response = request
             .send()
             .await
-            .map_err(|e| send_error(file, target, &e))?;
+            .map_err(|e| send_error(file, target, e))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
-        let body: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
         Err(UploadError::Send {
             file: file.to_string(),
             url: target.url.clone(),
-            reason: format!("HTTP {status} {body}").trim_end().to_string(),
+            reason: format!("HTTP {status} {}", body_start(response).await)
+                .trim_end()
+                .to_string(),
         })
     };
-    let (pumped, sent) = tokio::join!(pump, send);
-    // The reader's failure is the cause when both fail: the upload only
-    // broke because its body did.
-    let bytes = pumped?;
-    sent?;
-    Ok(Uploaded { bytes, verified })
-}
-
-fn send_error(file: &str, target: &UploadTarget, e: &reqwest::Error) -> UploadError {
-    UploadError::Send {
-        file: file.to_string(),
-        url: target.url.clone(),
-        reason: crate::error_chain(e),
+    tokio::pin!(pump, send);
+    let mut pumped = None;
+    let mut sent = None;
+    while pumped.is_none() || sent.is_none() {
+        tokio::select! {
+            r = &mut pump, if pumped.is_none() => pumped = Some(r),
+            r = &mut send, if sent.is_none() => sent = Some(r),
+            // Only once the whole body was handed over: the answer is late.
+            () = tokio::time::sleep(stall), if pumped.is_some() && sent.is_none() => {
+                sent = Some(Err(UploadError::Send {
+                    file: file.to_string(),
+                    url: target.url.clone(),
+                    reason: format!("no answer {} s after the last byte", stall.as_secs_f32()),
+                }));
+            }
+        }
+    }
+    match (pumped, sent) {
+        // The server stopped reading: its answer says why.
+        (Some(Err(UploadError::Stopped { .. })), Some(Err(send))) => Err(send),
+        // Otherwise the reader's failure is the cause: the upload only broke
+        // because its body did.
+        (Some(Err(pump)), _) => Err(pump),
+        (_, Some(Err(send))) => Err(send),
+        (Some(Ok((bytes, digest))), _) => Ok(Uploaded {
+            bytes,
+            verified,
+            digest: algorithm.zip(digest),
+        }),
+        (None, _) => Err(UploadError::Stopped {
+            file: file.to_string(),
+            sent: 0,
+            size,
+        }),
     }
 }
 
+/// The start of an error response's body (at most a few KiB are read).
+async fn body_start(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < 4096 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).chars().take(200).collect()
+}
+
+fn send_error(file: &str, target: &UploadTarget, e: reqwest::Error) -> UploadError {
+    UploadError::Send {
+        file: file.to_string(),
+        url: target.url.clone(),
+        reason: crate::error_chain(&e.without_url()),
+    }
+}
+
+/// Hands `tx` a chunk, failing when the request has not taken one for
+/// `stall` (the server stopped reading).
+async fn hand_over(
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    chunk: Result<Bytes, std::io::Error>,
+    (file, sent, size): (&str, u64, u64),
+    stall: Duration,
+) -> Result<(), UploadError> {
+    match tokio::time::timeout(stall, tx.send(chunk)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(UploadError::Stopped {
+            file: file.to_string(),
+            sent,
+            size,
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn pump<R: AsyncRead + Unpin>(
     reader: &mut R,
     file: &str,
@@ -211,19 +294,31 @@ async fn pump<R: AsyncRead + Unpin>(
     mut digest: Option<DigestCheck>,
     progress: &TransferProgress,
     on_chunk: &(dyn Fn(u64) + Send + Sync),
-) -> Result<u64, UploadError> {
+    stall: Duration,
+) -> Result<(u64, Option<Vec<u8>>), UploadError> {
     let mut held: Option<Bytes> = None;
     let mut total = 0u64;
+    let mut sent = 0u64;
     loop {
-        let chunk = match read_chunk(reader).await {
-            Ok(chunk) => chunk,
-            Err(e) => {
+        let read = tokio::time::timeout(stall, read_chunk(reader)).await;
+        let chunk = match read {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => {
                 let reason = e.to_string();
                 let _ = tx.send(Err(std::io::Error::other(reason.clone()))).await;
                 return Err(UploadError::Read {
                     file: file.to_string(),
                     reason,
                     source: e,
+                });
+            }
+            Err(_) => {
+                let reason = format!("no data for {} s", stall.as_secs_f32());
+                let _ = tx.send(Err(std::io::Error::other(reason.clone()))).await;
+                return Err(UploadError::Read {
+                    file: file.to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, reason.clone()),
+                    reason,
                 });
             }
         };
@@ -234,14 +329,24 @@ async fn pump<R: AsyncRead + Unpin>(
             d.update(&chunk);
         }
         total += chunk.len() as u64;
+        if total > size {
+            let _ = tx
+                .send(Err(std::io::Error::other(
+                    "the file is longer than declared",
+                )))
+                .await;
+            return Err(UploadError::Size {
+                file: file.to_string(),
+                expected: size,
+                got: total,
+            });
+        }
         if let Some(previous) = held.replace(chunk) {
             let n = previous.len() as u64;
-            if tx.send(Ok(previous)).await.is_err() {
-                // The request ended early; its own error says why.
-                return Ok(total);
-            }
+            hand_over(&tx, Ok(previous), (file, sent, size), stall).await?;
+            sent += n;
             progress.add(n);
-            on_chunk(total - held.as_ref().map_or(0, |h| h.len() as u64));
+            on_chunk(sent);
         }
     }
     if total != size {
@@ -250,28 +355,29 @@ async fn pump<R: AsyncRead + Unpin>(
                 "the file is shorter than declared",
             )))
             .await;
-        return Err(UploadError::Short {
+        return Err(UploadError::Size {
             file: file.to_string(),
             expected: size,
             got: total,
         });
     }
-    if let Some(d) = digest {
-        if let Err(mismatch) = d.finish() {
+    let digest = match digest.map(DigestCheck::finish) {
+        Some(Err(mismatch)) => {
             let _ = tx
                 .send(Err(std::io::Error::other(mismatch.to_string())))
                 .await;
             return Err(mismatch.into());
         }
-    }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
     if let Some(last) = held {
         let n = last.len() as u64;
-        if tx.send(Ok(last)).await.is_ok() {
-            progress.add(n);
-            on_chunk(total);
-        }
+        hand_over(&tx, Ok(last), (file, sent, size), stall).await?;
+        progress.add(n);
+        on_chunk(sent + n);
     }
-    Ok(total)
+    Ok((total, digest))
 }
 
 /// Reads up to one chunk; empty at end of file.

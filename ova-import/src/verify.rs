@@ -75,15 +75,45 @@ fn hex(bytes: &[u8]) -> String {
 /// assert!(check.finish().is_ok());
 /// ```
 pub struct DigestCheck {
-    expected: ManifestEntry,
+    algorithm: DigestAlgorithm,
+    expected: Option<ManifestEntry>,
     hasher: Hasher,
 }
 
 impl DigestCheck {
     /// Starts checking the file `expected` describes.
     pub fn new(expected: ManifestEntry) -> DigestCheck {
-        let hasher = Hasher::new(expected.algorithm);
-        DigestCheck { expected, hasher }
+        DigestCheck {
+            algorithm: expected.algorithm,
+            hasher: Hasher::new(expected.algorithm),
+            expected: Some(expected),
+        }
+    }
+
+    /// Only computes a digest, for a manifest that may still come.
+    ///
+    /// ```
+    /// use ova_import::{verify::DigestCheck, DigestAlgorithm};
+    /// let mut d = DigestCheck::compute(DigestAlgorithm::Sha256);
+    /// d.update(b"abc");
+    /// assert_eq!(d.finish().unwrap()[..4], [0xba, 0x78, 0x16, 0xbf]);
+    /// ```
+    pub fn compute(algorithm: DigestAlgorithm) -> DigestCheck {
+        DigestCheck {
+            algorithm,
+            expected: None,
+            hasher: Hasher::new(algorithm),
+        }
+    }
+
+    /// Whether a manifest digest is checked (not only computed).
+    pub fn checks(&self) -> bool {
+        self.expected.is_some()
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> DigestAlgorithm {
+        self.algorithm
     }
 
     /// Adds the next bytes of the file.
@@ -91,18 +121,19 @@ impl DigestCheck {
         self.hasher.update(bytes);
     }
 
-    /// Compares the digest of everything added with the manifest's.
-    pub fn finish(self) -> Result<(), DigestMismatch> {
+    /// The digest of everything added, compared with the manifest's when
+    /// there is one.
+    pub fn finish(self) -> Result<Vec<u8>, DigestMismatch> {
         let actual = self.hasher.finish();
-        if actual == self.expected.digest {
-            return Ok(());
+        match self.expected {
+            Some(expected) if actual != expected.digest => Err(DigestMismatch {
+                file: expected.file,
+                algorithm: expected.algorithm,
+                expected: hex(&expected.digest),
+                actual: hex(&actual),
+            }),
+            _ => Ok(actual),
         }
-        Err(DigestMismatch {
-            file: self.expected.file,
-            algorithm: self.expected.algorithm,
-            expected: hex(&self.expected.digest),
-            actual: hex(&actual),
-        })
     }
 }
 
@@ -160,7 +191,7 @@ impl<R: Read> VerifyingReader<R> {
         let state = std::mem::replace(&mut self.state, State::Verified);
         self.state = match state {
             State::Streaming(check) => match check.finish() {
-                Ok(()) => State::Verified,
+                Ok(_) => State::Verified,
                 Err(mismatch) => State::Mismatch(mismatch),
             },
             done => done,

@@ -713,3 +713,27 @@ async fn a_manifest_after_the_disks_still_verifies_every_file() {
     .await;
     assert!(matches!(failure.error, ImportError::Digest(_)), "{failure}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_fails_after_the_stall_timeout_and_leaves_nothing() {
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = ova_with(dir.path(), 8 * MIB, Layout::Standard, OvaFault::None);
+    // The connection carrying a disk stops moving after 2 MiB; others work.
+    let proxy = FaultProxy::start(
+        sim.socket_addr(),
+        ProxyFault::Stall {
+            after_upstream_bytes: 2 * MIB,
+        },
+    )
+    .await;
+    let client = sim.client_via(proxy.addr()).await;
+    let mut r = template_request(&ova, "br-stalled");
+    r.stall_timeout = Duration::from_secs(1);
+    let failure = expect_cleaned_up_failure(&sim, &client, &r, "br-stalled").await;
+    assert!(
+        failure.to_string().contains("stopped reading")
+            || failure.to_string().contains("no answer"),
+        "{failure}"
+    );
+}
