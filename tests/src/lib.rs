@@ -274,6 +274,7 @@ pub fn vsctl_binary() -> PathBuf {
     target
 }
 
+pub mod guest;
 pub mod ova;
 pub mod servers;
 

@@ -1,0 +1,1 @@
+//! cloud-init metadata and user data (being written).

@@ -1,0 +1,1 @@
+//! CAPV v1beta1 models (being written).

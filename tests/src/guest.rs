@@ -1,0 +1,1 @@
+//! Playing DHCP and VMware Tools for simulated VMs (being written).
