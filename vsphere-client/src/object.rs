@@ -223,6 +223,162 @@ pub async fn destroy(client: &Client, obj: &ManagedObjectReference) -> Result<()
     Ok(())
 }
 
+#[derive(Serialize)]
+struct FindByUuid<'a> {
+    #[serde(rename = "_this")]
+    this: &'a ManagedObjectReference,
+    uuid: &'a str,
+    #[serde(rename = "vmSearch")]
+    vm_search: bool,
+    #[serde(rename = "instanceUuid")]
+    instance_uuid: bool,
+}
+
+/// `SearchIndex.FindByUuid` for a VM: by its instance UUID
+/// (`config.instanceUuid`) or its BIOS UUID (`config.uuid`).
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
+/// let uuid = "4221d5a2-3c86-4a57-9a5d-7f8a43a1a3c1";
+/// if let Some(vm) = vsphere_client::object::find_vm_by_uuid(client, uuid, true).await? {
+///     println!("{vm}");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn find_vm_by_uuid(
+    client: &Client,
+    uuid: &str,
+    instance_uuid: bool,
+) -> Result<Option<ManagedObjectReference>> {
+    let search_index = client
+        .service_content()
+        .search_index
+        .as_ref()
+        .ok_or_else(|| Error::malformed("ServiceContent", "the server has no SearchIndex"))?;
+    let response = client
+        .invoke(
+            "FindByUuid",
+            &FindByUuid {
+                this: search_index,
+                uuid,
+                vm_search: true,
+                instance_uuid,
+            },
+        )
+        .await?;
+    match response.returnval() {
+        None => Ok(None),
+        Some(node) => Ok(Some(response.decode(node)?)),
+    }
+}
+
+/// One device of a VM as the server described it, ready to be sent back in
+/// a `deviceChange` (`remove`, `edit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceXml {
+    /// The device key.
+    pub key: i32,
+    /// Its vim25 type, e.g. `VirtualVmxnet3`.
+    pub kind: String,
+    /// Its content, portable (see [`crate::soap::Node::portable_inner_xml`]).
+    pub xml: String,
+}
+
+impl DeviceXml {
+    /// The same disk with `capacityInKB` and `capacityInBytes` set to
+    /// `capacity_bytes`, every other field as it was.
+    ///
+    /// ```
+    /// use vsphere_client::object::DeviceXml;
+    /// let disk = DeviceXml { key: 2000, kind: "VirtualDisk".into(),
+    ///     xml: "<key>2000</key><capacityInKB>1024</capacityInKB>".into() };
+    /// assert_eq!(disk.with_disk_capacity(2 << 20).unwrap().xml, "<key>2000</key><capacityInKB>2048</capacityInKB>");
+    /// ```
+    pub fn with_disk_capacity(
+        &self,
+        capacity_bytes: u64,
+    ) -> std::result::Result<DeviceXml, String> {
+        if self.kind != "VirtualDisk" {
+            return Err(format!(
+                "device {} is a {}, not a VirtualDisk",
+                self.key, self.kind
+            ));
+        }
+        let root = soap::xml::parse(&format!("<device>{}</device>", self.xml))?;
+        let mut xml = String::new();
+        for child in &root.children {
+            match child.name.as_str() {
+                "capacityInKB" => xml.push_str(&format!(
+                    "<capacityInKB>{}</capacityInKB>",
+                    capacity_bytes / 1024
+                )),
+                "capacityInBytes" => xml.push_str(&format!(
+                    "<capacityInBytes>{capacity_bytes}</capacityInBytes>"
+                )),
+                _ => xml.push_str(&child.portable_xml()),
+            }
+        }
+        Ok(DeviceXml {
+            key: self.key,
+            kind: self.kind.clone(),
+            xml,
+        })
+    }
+
+    /// A `VirtualDeviceConfigSpec` with this device and `operation`
+    /// (`remove`, `edit`).
+    ///
+    /// ```
+    /// use vsphere_client::object::DeviceXml;
+    /// let nic = DeviceXml { key: 4000, kind: "VirtualE1000".into(), xml: "<key>4000</key>".into() };
+    /// assert_eq!(
+    ///     nic.change("remove"),
+    ///     r#"<deviceChange><operation>remove</operation><device xsi:type="VirtualE1000"><key>4000</key></device></deviceChange>"#
+    /// );
+    /// ```
+    pub fn change(&self, operation: &str) -> String {
+        format!(
+            "<deviceChange><operation>{operation}</operation><device xsi:type=\"{}\">{}</device></deviceChange>",
+            self.kind, self.xml
+        )
+    }
+}
+
+/// The devices of `vm` (`config.hardware.device`) as the server wrote them.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, vm: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+/// for device in vsphere_client::object::devices_xml(client, &vm).await? {
+///     println!("{} {}", device.key, device.kind);
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn devices_xml(client: &Client, vm: &ManagedObjectReference) -> Result<Vec<DeviceXml>> {
+    let content = retrieve_one(client, vm, &["config.hardware.device"]).await?;
+    let raw = content.raw("config.hardware.device").unwrap_or_default();
+    parse_devices(raw)
+        .map_err(|reason| Error::malformed(format!("{vm} config.hardware.device"), reason))
+}
+
+fn parse_devices(raw: &str) -> std::result::Result<Vec<DeviceXml>, String> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = soap::xml::parse(raw)?;
+    Ok(root
+        .children
+        .iter()
+        .map(|d| DeviceXml {
+            key: d
+                .child_text("key")
+                .and_then(|k| k.trim().parse().ok())
+                .unwrap_or_default(),
+            kind: d.xsi_type().unwrap_or("VirtualDevice").to_string(),
+            xml: d.portable_inner_xml(),
+        })
+        .collect())
+}
+
 /// Grows the disk with device key `disk_key` of `vm` to `capacity_bytes`
 /// with one `ReconfigVM_Task` device edit, and waits. The device is sent
 /// back exactly as the server described it, with only its capacity changed.
@@ -238,19 +394,22 @@ pub async fn grow_disk(
     disk_key: i32,
     capacity_bytes: u64,
 ) -> Result<()> {
-    let content = retrieve_one(client, vm, &["config.hardware.device"]).await?;
-    let devices = content.raw("config.hardware.device").unwrap_or_default();
-    let context = format!("{vm} config.hardware.device");
-    let device = resized_disk_xml(devices, disk_key, capacity_bytes)
-        .map_err(|reason| Error::malformed(context, reason))?;
+    let devices = devices_xml(client, vm).await?;
+    let disk = devices
+        .iter()
+        .find(|d| d.key == disk_key)
+        .ok_or_else(|| {
+            Error::malformed(
+                format!("{vm}"),
+                format!("the VM has no device with key {disk_key}"),
+            )
+        })?
+        .with_disk_capacity(capacity_bytes)
+        .map_err(|reason| Error::malformed(format!("{vm} device {disk_key}"), reason))?;
     let parameters = Parameters::new().value("_this", vm)?.raw_element(
         "spec",
         "VirtualMachineConfigSpec",
-        &format!(
-            "<deviceChange><operation>edit</operation>\
-             <device xsi:type=\"{}\">{}</device></deviceChange>",
-            device.0, device.1
-        ),
+        &disk.change("edit"),
     );
     let task: ManagedObjectReference = client
         .invoke_parameters("ReconfigVM_Task", &parameters)
@@ -259,39 +418,6 @@ pub async fn grow_disk(
     let description = format!("grow disk {disk_key} of {vm} to {capacity_bytes} bytes");
     wait_for_task(client, &task, &description, |_| {}).await?;
     Ok(())
-}
-
-/// The `xsi:type` and content of device `key` in a `config.hardware.device`
-/// value, with `capacityInKB` and `capacityInBytes` set to the new size.
-fn resized_disk_xml(
-    devices: &str,
-    key: i32,
-    capacity_bytes: u64,
-) -> std::result::Result<(String, String), String> {
-    let root = soap::xml::parse(devices)?;
-    let device = root
-        .children
-        .iter()
-        .find(|d| d.child_text("key").map(str::trim) == Some(key.to_string().as_str()))
-        .ok_or_else(|| format!("the VM has no device with key {key}"))?;
-    let kind = device.xsi_type().unwrap_or("VirtualDisk").to_string();
-    if kind != "VirtualDisk" {
-        return Err(format!("device {key} is a {kind}, not a VirtualDisk"));
-    }
-    let mut inner = String::new();
-    for child in &device.children {
-        match child.name.as_str() {
-            "capacityInKB" => inner.push_str(&format!(
-                "<capacityInKB>{}</capacityInKB>",
-                capacity_bytes / 1024
-            )),
-            "capacityInBytes" => inner.push_str(&format!(
-                "<capacityInBytes>{capacity_bytes}</capacityInBytes>"
-            )),
-            _ => inner.push_str(&child.portable_xml()),
-        }
-    }
-    Ok((kind, inner))
 }
 
 #[cfg(test)]
@@ -314,8 +440,14 @@ mod tests {
     #[test]
     fn a_disk_edit_keeps_every_field_and_changes_only_capacity() {
         let devices = r#"<val><VirtualDevice xsi:type="VirtualIDEController"><key>200</key></VirtualDevice><VirtualDevice xsi:type="VirtualDisk"><key>2001</key><backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[LocalDS_0] t/disk-1.vmdk</fileName><diskMode>persistent</diskMode></backing><controllerKey>1000</controllerKey><unitNumber>1</unitNumber><capacityInKB>1048576</capacityInKB><capacityInBytes>1073741824</capacityInBytes></VirtualDevice></val>"#;
-        let (kind, inner) = resized_disk_xml(devices, 2001, 20 << 30).unwrap();
-        assert_eq!(kind, "VirtualDisk");
+        let parsed = parse_devices(devices).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(
+            (parsed[1].key, parsed[1].kind.as_str()),
+            (2001, "VirtualDisk")
+        );
+        let grown = parsed[1].with_disk_capacity(20 << 30).unwrap();
+        let inner = &grown.xml;
         assert!(
             inner.contains("<capacityInKB>20971520</capacityInKB>"),
             "{inner}"
@@ -323,10 +455,7 @@ mod tests {
         assert!(inner.contains("<capacityInBytes>21474836480</capacityInBytes>"));
         assert!(inner.contains(r#"<backing xsi:type="VirtualDiskFlatVer2BackingInfo"><fileName>[LocalDS_0] t/disk-1.vmdk</fileName>"#));
         assert!(inner.contains("<unitNumber>1</unitNumber>"));
-        let err = resized_disk_xml(devices, 200, 1).unwrap_err();
+        let err = parsed[0].with_disk_capacity(1).unwrap_err();
         assert!(err.contains("VirtualIDEController"), "{err}");
-        assert!(resized_disk_xml(devices, 7, 1)
-            .unwrap_err()
-            .contains("no device with key 7"));
     }
 }
