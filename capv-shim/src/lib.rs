@@ -4,5 +4,6 @@
 //! clones VMs with CAPV's semantics: DHCP network metadata, bootstrap user
 //! data, power on, wait for the IP, and a status with the `providerID`.
 
+pub mod clone;
 pub mod metadata;
 pub mod model;
