@@ -7,3 +7,4 @@
 pub mod clone;
 pub mod metadata;
 pub mod model;
+pub mod network;
