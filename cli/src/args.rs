@@ -30,6 +30,64 @@ pub enum Command {
     /// disks upload, nothing left behind on failure.
     #[command(name = "import-ova")]
     ImportOva(ImportOvaArgs),
+    /// Cluster API Provider vSphere machines: clone, power on and wait for
+    /// the IP of VSphereMachine/VSphereVM YAML, with CAPV's semantics.
+    Machine(MachineArgs),
+}
+
+/// `vsctl machine apply|delete|status`.
+#[derive(Debug, Args)]
+pub struct MachineArgs {
+    #[command(subcommand)]
+    pub action: MachineAction,
+}
+
+/// What to do with the machines of a file.
+#[derive(Debug, Subcommand)]
+pub enum MachineAction {
+    /// Reconcile every machine to a running VM and print its status.
+    Apply(MachineApplyArgs),
+    /// Power off and destroy every machine's VM (absent: success).
+    Delete(MachineFileArgs),
+    /// Print every machine's status without changing anything.
+    Status(MachineFileArgs),
+}
+
+/// A machines file and the session to apply it with.
+#[derive(Debug, Args)]
+pub struct MachineFileArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// VSphereMachine / VSphereVM YAML (one or many documents; bootstrap
+    /// Secrets too).
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    /// Machines in flight at once.
+    #[arg(long = "parallel", default_value_t = 8)]
+    pub parallel: usize,
+}
+
+/// `vsctl machine apply`.
+#[derive(Debug, Args)]
+pub struct MachineApplyArgs {
+    #[command(flatten)]
+    pub common: MachineFileArgs,
+    /// User data for every machine (instead of bootstrap Secrets in the YAML).
+    #[arg(long = "bootstrap-data", value_name = "FILE")]
+    pub bootstrap_data: Option<PathBuf>,
+    /// The format of --bootstrap-data: cloud-config, ignition, bottlerocket...
+    #[arg(
+        long = "bootstrap-format",
+        default_value = "cloud-config",
+        requires = "bootstrap_data"
+    )]
+    pub bootstrap_format: String,
+    /// How long to wait for each machine's addresses.
+    #[arg(long = "ip-timeout", default_value = "10m", value_parser = parse_duration)]
+    pub ip_timeout: std::time::Duration,
+    /// Do not wait for addresses.
+    #[arg(long = "no-wait-ip")]
+    pub no_wait_ip: bool,
 }
 
 /// Where the server is and how to trust it.

@@ -103,6 +103,7 @@ fn verbosity(command: &Command) -> u8 {
         Command::Find(a) => a.session.server.verbose,
         Command::Validate(a) => a.session.server.verbose,
         Command::ImportOva(a) => a.session.server.verbose,
+        Command::Machine(m) => commands::machine::session(m).server.verbose,
     }
 }
 
@@ -128,6 +129,7 @@ async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Find(a) => commands::inventory::find(a).await,
         Command::Validate(a) => commands::validate::run(a).await,
         Command::ImportOva(a) => commands::import_ova::run(a).await,
+        Command::Machine(m) => commands::machine::run(m).await,
     }
 }
 

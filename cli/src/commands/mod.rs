@@ -3,4 +3,5 @@
 pub mod about_cert;
 pub mod import_ova;
 pub mod inventory;
+pub mod machine;
 pub mod validate;
