@@ -662,6 +662,7 @@ impl Server {
                 Ok(contents) => contents,
                 Err(e) => return self.report(format!("list VMs: {e}")),
             };
+        let mut waiting = Vec::new();
         for content in contents {
             let state = match GuestState::from_content(&content) {
                 Ok(state) => state,
@@ -677,13 +678,26 @@ impl Server {
             {
                 continue;
             }
-            if !matches!(
+            waiting.push(content.obj);
+        }
+        if waiting.is_empty()
+            || !matches!(
                 stop.try_recv(),
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty)
-            ) {
-                return;
-            }
-            match try_lease_addresses(&self.client, &content.obj, &self.pool).await {
+            )
+        {
+            return;
+        }
+        // A real DHCP server answers every client at once: lease them
+        // concurrently, so the test's side is not what a parallel apply waits on.
+        let leased = futures_util::future::join_all(
+            waiting
+                .iter()
+                .map(|vm| try_lease_addresses(&self.client, vm, &self.pool)),
+        )
+        .await;
+        for result in leased {
+            match result {
                 Ok(leases) => self.rounds.send_modify(|rounds| rounds.push(leases)),
                 Err(e) => self.report(e),
             }
