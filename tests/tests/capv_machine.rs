@@ -418,3 +418,52 @@ async fn an_ip_wait_times_out_naming_the_nics_and_a_bios_uuid_is_never_recreated
         "not re-created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mac_and_vmx_keys_are_set_and_bad_snapshots_and_networks_are_named() {
+    let sim = Simulator::start();
+    let client = sim.client().await;
+    let template = import_template(&sim, &client, "br-extra", true).await;
+    let _dhcp = DhcpServer::start(&sim, "extra-", AddressPool::test_net_1()).await;
+    let good = vsphere_vm(
+        "extra-1",
+        &template,
+        "VM Network",
+        "  customVMXKeys:\n    guestinfo.extra: \"42\"\n",
+    )
+    .replace(
+        "      dhcp4: true\n",
+        "      dhcp4: true\n      macAddr: \"00:50:56:3f:00:01\"\n",
+    );
+    let results = run_yaml(&client, &good, Action::Apply(ApplyOptions::default()), 1).await;
+    let status = applied(&results[0].1);
+    assert_eq!(status.network[0].mac_addr, "00:50:56:3f:00:01");
+    let vm = vm_props(&client, "extra-1").await.unwrap();
+    assert_eq!(
+        extra_config(&client, &vm, "guestinfo.extra")
+            .await
+            .as_deref(),
+        Some("42")
+    );
+
+    let bad = [
+        vsphere_vm("extra-2", &template, "VM Network", "  snapshot: gone\n"),
+        vsphere_vm("extra-3", &template, "*", ""),
+    ]
+    .join("---\n");
+    let results = run_yaml(&client, &bad, Action::Apply(ApplyOptions::default()), 2).await;
+    let snapshot = results[0].1.as_ref().unwrap_err().to_string();
+    assert!(
+        snapshot.contains("snapshot 'gone' not found on template br-extra (it has: root)"),
+        "{snapshot}"
+    );
+    let network = results[1].1.as_ref().unwrap_err().to_string();
+    assert!(
+        network.contains("eksa-system/extra-3: network *:"),
+        "{network}"
+    );
+    assert!(
+        network.contains("VM Network") && network.contains("DC0_DVPG0"),
+        "lists the matches: {network}"
+    );
+}
