@@ -144,6 +144,40 @@ pub fn plan(
     Ok(Plan { jobs, warnings })
 }
 
+/// One job, start to end.
+async fn run_one(
+    client: &Client,
+    job: &Job,
+    finder: &Finder,
+    action: &Action,
+    progress: &(dyn Fn(&str, &str) + Send + Sync),
+) -> JobResult {
+    let machine = format!("{}/{}", job.machine.namespace, job.machine.name);
+    progress(&machine, "started");
+    let ctx = Context { client, finder };
+    let result = match action {
+        Action::Apply(options) => {
+            reconcile::apply(&ctx, &job.machine, job.bootstrap.as_ref(), options)
+                .await
+                .map(|s| Outcome::Status(Box::new(s)))
+        }
+        Action::Delete => reconcile::delete(&ctx, &job.machine)
+            .await
+            .map(Outcome::Deleted),
+        Action::Status => reconcile::status(&ctx, &job.machine)
+            .await
+            .map(|s| match s {
+                Some(s) => Outcome::Status(Box::new(s)),
+                None => Outcome::Absent {
+                    name: job.machine.name.clone(),
+                    namespace: job.machine.namespace.clone(),
+                },
+            }),
+    };
+    progress(&machine, if result.is_ok() { "done" } else { "failed" });
+    JobResult { machine, result }
+}
+
 /// The connection settings for a set of machines: their spec's `server`
 /// and `thumbprint` when they give them (CAPV takes them from the machine),
 /// else `defaults` (flags, `GOVC_*`). Machines naming different servers
@@ -227,35 +261,30 @@ pub async fn run(
             Finder::new(inventory.clone(), dc)
         })
         .collect();
-    let results = stream::iter(jobs.iter().zip(finders.iter()))
-        .map(|(job, finder)| async move {
-            let machine = format!("{}/{}", job.machine.namespace, job.machine.name);
-            progress(&machine, "started");
-            let ctx = Context { client, finder };
-            let result = match action {
-                Action::Apply(options) => {
-                    reconcile::apply(&ctx, &job.machine, job.bootstrap.as_ref(), options)
-                        .await
-                        .map(|s| Outcome::Status(Box::new(s)))
-                }
-                Action::Delete => reconcile::delete(&ctx, &job.machine)
-                    .await
-                    .map(Outcome::Deleted),
-                Action::Status => reconcile::status(&ctx, &job.machine)
-                    .await
-                    .map(|s| match s {
-                        Some(s) => Outcome::Status(Box::new(s)),
-                        None => Outcome::Absent {
-                            name: job.machine.name.clone(),
-                            namespace: job.machine.namespace.clone(),
-                        },
-                    }),
-            };
-            progress(&machine, if result.is_ok() { "done" } else { "failed" });
-            JobResult { machine, result }
-        })
+    // Futures do nothing until polled: `buffered` starts `parallel` at a
+    // time. Built first, outside the stream combinator, so the whole run
+    // stays `Send` (a closure inside `map` trips rustc's lifetime inference).
+    let pending: Vec<_> = jobs
+        .iter()
+        .zip(finders.iter())
+        .map(|(job, finder)| run_one(client, job, finder, action, progress))
+        .collect();
+    let results = stream::iter(pending)
         .buffered(parallel.max(1))
         .collect::<Vec<_>>()
         .await;
     Ok(results)
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers spawn bulk runs on multi-threaded runtimes.
+    #[allow(dead_code)]
+    fn runs_are_send(client: &Client, jobs: &[Job]) {
+        assert_send(&run(client, jobs, &Action::Status, 8, &|_, _| {}));
+    }
 }

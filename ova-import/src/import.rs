@@ -1556,3 +1556,21 @@ fn is_gone(e: &vsphere_client::Error) -> bool {
         Some(FaultKind::ManagedObjectNotFound { .. })
     )
 }
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers spawn imports on multi-threaded runtimes.
+    #[allow(dead_code)]
+    fn imports_are_send(client: &Client, request: &ImportRequest) {
+        assert_send(&import_ova(
+            client,
+            request,
+            &SilentObserver,
+            std::future::pending(),
+        ));
+    }
+}

@@ -13,7 +13,7 @@ use vsphere_client::tls::{KnownHosts, TlsOptions};
 use vsphere_client::{ServerUrl, TlsPolicy};
 
 /// A byte stream read from an OVA source.
-pub type SourceReader = Pin<Box<dyn AsyncRead + Send>>;
+pub type SourceReader = Pin<Box<dyn AsyncRead + Send + Sync>>;
 
 /// An OVA's location.
 ///

@@ -414,3 +414,22 @@ impl Client {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Library users spawn client work on multi-threaded runtimes.
+    #[allow(dead_code, unused_must_use)]
+    fn client_futures_are_send(client: &Client, config: &ConnectConfig) {
+        assert_send(&Client::connect(config));
+        assert_send(&client.current_session());
+        let vm = ManagedObjectReference::new("VirtualMachine", "vm-1");
+        assert_send(&client.invoke("MarkAsTemplate", &This { this: &vm }));
+        assert_send(&crate::task::wait_for_task(client, &vm, "x", |_| {}));
+        assert_send(&crate::object::destroy(client, &vm));
+        assert_send(&client.rest_session());
+    }
+}

@@ -317,12 +317,22 @@ pub(crate) fn describe_certificate_error(e: &rustls::CertificateError) -> String
 /// Turns a failed connection into the most useful [`TlsError`]: pin details,
 /// signature failures, or (for untrusted certificates) the thumbprints to pin,
 /// read with one extra, untrusting handshake.
-pub(crate) async fn diagnose(
+pub(crate) fn diagnose<'a>(
     err: &(dyn StdError + 'static),
+    url: &'a ServerUrl,
+    policy: &'a TlsPolicy,
+) -> impl std::future::Future<Output = Option<TlsError>> + Send + 'a {
+    // Owned before the future starts: a borrow of `dyn Error` (not `Sync`)
+    // held inside it would make every client future `!Send`.
+    let rustls_error = find_rustls_error(err).cloned();
+    async move { diagnose_rustls(&rustls_error?, url, policy).await }
+}
+
+async fn diagnose_rustls(
+    rustls_error: &rustls::Error,
     url: &ServerUrl,
     policy: &TlsPolicy,
 ) -> Option<TlsError> {
-    let rustls_error = find_rustls_error(err)?;
     let host_port = url.host_port();
     if let Some(mismatch) = verifier::pin_mismatch(rustls_error) {
         return Some(TlsError::PinMismatch {
