@@ -110,6 +110,33 @@ pub fn plan(
     if found.is_empty() {
         return Err(PlanError::Empty(origin.to_string()));
     }
+    // The same machine twice (a VSphereMachine and its VSphereVM, say)
+    // would be cloned twice in one run.
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+    let mut duplicates = Vec::new();
+    for m in &found {
+        match seen
+            .iter()
+            .find(|(ns, n, _)| *ns == m.namespace && *n == m.name)
+        {
+            Some((_, _, first)) => duplicates.push(format!(
+                "{}: machine {}/{} is already defined by {first}; keep one",
+                m.origin, m.namespace, m.name
+            )),
+            None => seen.push((&m.namespace, &m.name, &m.origin)),
+        }
+    }
+    if !duplicates.is_empty() {
+        return Err(PlanError::Invalid(duplicates));
+    }
+    for m in &found {
+        for field in ignored_fields(m) {
+            warnings.push(format!(
+                "{}: {field} is not applied by vsctl (CAPV would)",
+                m.origin
+            ));
+        }
+    }
     let invalid: Vec<String> = found
         .iter()
         .flat_map(|m| {
@@ -142,6 +169,22 @@ pub fn plan(
         jobs.push(Job { machine, bootstrap });
     }
     Ok(Plan { jobs, warnings })
+}
+
+/// Spec fields CAPV applies that this shim reads but does not apply.
+fn ignored_fields(m: &Machine) -> Vec<&'static str> {
+    let c = &m.clone;
+    [
+        ("spec.dataDisks", !c.data_disks.is_empty()),
+        ("spec.resources", c.resources.is_some()),
+        ("spec.tagIDs", !c.tag_ids.is_empty()),
+        ("spec.pciDevices", !c.pci_devices.is_empty()),
+        ("spec.storagePolicyName", !c.storage_policy_name.is_empty()),
+        ("spec.hardwareVersion", !c.hardware_version.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect()
 }
 
 /// One job, start to end.
@@ -206,21 +249,24 @@ pub fn settings_for(
                 "{origin} names server {first} but {other_origin} names {other}: apply machines of one vCenter at a time"
             ));
         }
-        // A URL given on the command line or in GOVC_URL may carry the
-        // credentials: keep them, and take the server from the spec.
-        if let Some(Ok((_, Some(credentials)))) = settings
-            .url
-            .as_deref()
-            .map(vsphere_client::ServerUrl::parse)
-        {
-            if settings.username.is_none() {
-                settings.username = Some(credentials.username);
+        // A file must not send the user's credentials to a server of its
+        // choosing: when a server is configured, the spec must name it.
+        if let Some(configured) = settings.url.as_deref() {
+            let configured_host = vsphere_client::ServerUrl::parse(configured)
+                .map(|(u, _)| u.host_port())
+                .map_err(|e| e.to_string())?;
+            let spec_host = vsphere_client::ServerUrl::parse(first)
+                .map(|(u, _)| u.host_port())
+                .map_err(|e| format!("{origin}: spec.server: {e}"))?;
+            if configured_host != spec_host {
+                return Err(format!(
+                    "{origin} names server {first} but the configured server (--url / GOVC_URL) is \
+                     {configured_host}; unset GOVC_URL to use the file's server, or fix the file"
+                ));
             }
-            if settings.password.is_none() {
-                settings.password = credentials.password;
-            }
+        } else {
+            settings.url = Some(first.to_string());
         }
-        settings.url = Some(first.to_string());
     }
     if let Some(thumbprint) = jobs
         .iter()
@@ -274,6 +320,66 @@ pub async fn run(
         .collect::<Vec<_>>()
         .await;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(kind: &str, name: &str, extra: &str) -> String {
+        format!(
+            "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n  template: br\n  network: {{devices: [{{networkName: VM Network, dhcp4: true}}]}}\n{extra}"
+        )
+    }
+
+    #[test]
+    fn the_same_machine_twice_is_refused() {
+        let text = [
+            machine("VSphereMachine", "w-1", ""),
+            machine("VSphereVM", "w-1", ""),
+        ]
+        .join("---\n");
+        let err = plan(&text, "m.yaml", None).unwrap_err().to_string();
+        assert!(
+            err.contains("machine default/w-1 is already defined by m.yaml: document 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unapplied_fields_are_warned_about() {
+        let text = machine(
+            "VSphereMachine",
+            "w-1",
+            "  tagIDs: [urn:x]\n  storagePolicyName: gold\n",
+        );
+        let plan = plan(&text, "m.yaml", None).unwrap();
+        assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
+        assert!(plan.warnings[0].contains("spec.tagIDs is not applied"));
+    }
+
+    #[test]
+    fn a_file_cannot_redirect_the_configured_credentials() {
+        let text = machine(
+            "VSphereMachine",
+            "w-1",
+            "  server: evil.example\n  thumbprint: \"AB\"\n",
+        );
+        let jobs = plan(&text, "m.yaml", None).unwrap().jobs;
+        let configured = ConnectionSettings {
+            url: Some("https://vc.lab/sdk".into()),
+            ..Default::default()
+        };
+        let err = settings_for(&jobs, &configured).unwrap_err();
+        assert!(
+            err.contains("names server evil.example but the configured server"),
+            "{err}"
+        );
+        // Without a configured server, the file's server and pin are used.
+        let settings = settings_for(&jobs, &ConnectionSettings::default()).unwrap();
+        assert_eq!(settings.url.as_deref(), Some("evil.example"));
+        assert_eq!(settings.thumbprint.as_deref(), Some("AB"));
+    }
 }
 
 #[cfg(test)]

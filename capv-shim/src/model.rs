@@ -1958,6 +1958,26 @@ pub fn validate(machine: &Machine) -> Vec<String> {
             }
         }
     }
+    for (i, dev) in c.network.devices.iter().enumerate() {
+        if !dev.addresses_from_pools.is_empty() {
+            problems.push(format!(
+                "spec.network.devices[{i}].addressesFromPools: IPAM pools are not supported; use dhcp4/dhcp6 or ipAddrs"
+            ));
+        } else if !dev.dhcp4 && !dev.dhcp6 && dev.ip_addrs.is_empty() && !dev.skip_ip_allocation {
+            // CAPV waits for a static allocation before it clones; nothing
+            // here would ever provide one.
+            problems.push(format!(
+                "spec.network.devices[{i}]: no address source; set dhcp4, dhcp6 or ipAddrs (or skipIPAllocation: true)"
+            ));
+        }
+    }
+    for (key, value) in &c.custom_vmx_keys {
+        if key.chars().chain(value.chars()).any(|ch| ch.is_control()) {
+            problems.push(format!(
+                "spec.customVMXKeys[{key:?}]: control characters cannot be stored in a VMX key or value"
+            ));
+        }
+    }
     if !c.network.preferred_api_server_cidr.is_empty() {
         problems.push(
             "spec.network.preferredAPIServerCidr: deprecated and rejected by CAPV; remove it"

@@ -65,27 +65,33 @@ pub fn nic_statuses(devices: &[VirtualDevice], guest_net: &[GuestNicInfo]) -> Ve
         .filter(|d| d.is_ethernet_card())
         .map(|card| {
             let mac = card.mac_address.clone().unwrap_or_default();
-            let guest = guest_net.iter().find(|g| {
-                !mac.is_empty()
-                    && g.mac_address
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(&mac))
-            });
-            let network_name = guest
-                .and_then(|g| g.network.clone())
+            // Every entry with the card's MAC: a bridge, VLAN or bond in the
+            // guest (or a stale entry) can share it. The one Tools ties to
+            // this device comes first.
+            let mut entries: Vec<&GuestNicInfo> = guest_net
+                .iter()
+                .filter(|g| {
+                    !mac.is_empty()
+                        && g.mac_address
+                            .as_deref()
+                            .is_some_and(|m| m.eq_ignore_ascii_case(&mac))
+                })
+                .collect();
+            entries.sort_by_key(|g| g.device_config_id != Some(card.key));
+            let mut ip_addrs: Vec<String> = Vec::new();
+            for ip in entries.iter().flat_map(|g| g.ip_address.iter()) {
+                if usable(ip) && !ip_addrs.contains(ip) {
+                    ip_addrs.push(ip.clone());
+                }
+            }
+            let network_name = entries
+                .iter()
+                .find_map(|g| g.network.clone())
                 .or_else(|| card.backing.as_ref().and_then(|b| b.device_name.clone()))
                 .unwrap_or_default();
             NicStatus {
-                connected: guest.is_some_and(|g| g.connected),
-                ip_addrs: guest
-                    .map(|g| {
-                        g.ip_address
-                            .iter()
-                            .filter(|ip| usable(ip))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                connected: entries.iter().any(|g| g.connected),
+                ip_addrs,
                 mac_addr: mac,
                 network_name,
             }
@@ -113,9 +119,18 @@ pub fn addresses_ready(nics: &[NicStatus], wanted: &[AddressWanted]) -> bool {
                 .iter()
                 .any(|ip| ip.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4() == v4))
         };
+        let reported: Vec<IpAddr> = nic
+            .ip_addrs
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        // Parsed, not compared as text: `2001:DB8:0::10` is `2001:db8::10`.
         (!want.dhcp4 || has(true))
             && (!want.dhcp6 || has(false))
-            && want.static_ips.iter().all(|s| nic.ip_addrs.contains(s))
+            && want
+                .static_ips
+                .iter()
+                .all(|s| s.parse::<IpAddr>().is_ok_and(|ip| reported.contains(&ip)))
     })
 }
 
@@ -296,7 +311,7 @@ mod tests {
         assert!(addresses_ready(&nics, &[dhcp.clone(), skip]));
         let v6 = AddressWanted {
             dhcp6: true,
-            static_ips: vec!["192.0.2.10".into()],
+            static_ips: vec!["192.0.2.10".into(), "2001:DB8:0::10".into()],
             ..Default::default()
         };
         assert!(addresses_ready(&nics, &[v6]));

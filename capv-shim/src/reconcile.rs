@@ -247,8 +247,10 @@ pub async fn find_vm(
     ctx: &Context<'_>,
     machine: &Machine,
 ) -> Result<Option<ManagedObjectReference>, MachineError> {
+    // CAPV searches the session's datacenter, not the whole vCenter.
+    let datacenter = ctx.finder.datacenter().ok().map(|dc| dc.obj);
     if let Some(bios) = machine.bios_uuid.as_deref().filter(|u| !u.is_empty()) {
-        return match object::find_vm_by_uuid(ctx.client, bios, false)
+        return match object::find_vm_by_uuid(ctx.client, datacenter.as_ref(), bios, false)
             .await
             .map_err(step(machine, "find by BIOS UUID"))?
         {
@@ -260,13 +262,34 @@ pub async fn find_vm(
         };
     }
     let uuid = instance_uuid(&machine.namespace, &machine.name, machine.uid.as_deref());
-    if let Some(vm) = object::find_vm_by_uuid(ctx.client, &uuid, true)
+    if let Some(vm) = object::find_vm_by_uuid(ctx.client, datacenter.as_ref(), &uuid, true)
         .await
         .map_err(step(machine, "find by instance UUID"))?
     {
-        return Ok(Some(vm));
+        // A UUID derived from namespace/name can collide with a machine of
+        // the same name in another file: only a VM of this name is ours.
+        let name: Option<String> = retrieve_one(ctx.client, &vm, &["name"])
+            .await
+            .ok()
+            .and_then(|c| c.get_opt("name").ok().flatten());
+        if name.as_deref() == Some(machine.name.as_str()) {
+            return Ok(Some(vm));
+        }
+        return Err(MachineError::Placement {
+            machine: label(machine),
+            what: "instance UUID",
+            reason: format!(
+                "{uuid} belongs to VM {} ({vm}), not to a VM named {}; give the machine a metadata.uid",
+                name.unwrap_or_default(),
+                machine.name
+            ),
+        });
     }
-    let (_, folder) = folder_path(ctx.finder, machine)?;
+    // A missing folder holds no VM (delete and status then find nothing);
+    // a clone reports the folder itself.
+    let Ok((_, folder)) = folder_path(ctx.finder, machine) else {
+        return Ok(None);
+    };
     Ok(ctx
         .finder
         .find_all(
@@ -312,7 +335,19 @@ pub async fn apply(
         .await
         .map_err(step(machine, "read the VM"))?;
     let macs: Vec<String> = nics.iter().map(|n| n.mac_addr.clone()).collect();
-    let metadata = render_metadata(&props.name, &machine.clone.network, &macs);
+    if let Some(i) = macs.iter().position(String::is_empty) {
+        return Err(MachineError::Vsphere {
+            machine: label(machine),
+            step: format!("NIC {i} has no MAC address yet"),
+            source: Box::new(vsphere_client::Error::malformed(
+                vm.to_string(),
+                "apply again once vCenter has assigned one",
+            )),
+        });
+    }
+    // CAPV names the instance after the object, not the VM: a renamed VM
+    // must not look like a new instance to cloud-init.
+    let metadata = render_metadata(&machine.name, &machine.clone.network, &macs);
     if current_metadata(ctx.client, &vm)
         .await
         .map_err(step(machine, "read guestinfo.metadata"))?
@@ -340,12 +375,12 @@ pub async fn apply(
                 vm: vm.to_string(),
             })
         }
-        _ => {
-            object::power_on(ctx.client, &vm)
-                .await
-                .map_err(step(machine, "power on"))?;
-            changes.push("poweredOn".to_string());
-        }
+        _ => match object::power_on(ctx.client, &vm).await {
+            Ok(()) => changes.push("poweredOn".to_string()),
+            // Something else powered it on meanwhile: what was asked holds.
+            Err(e) if already_on(&e) => {}
+            Err(e) => return Err(step(machine, "power on")(e)),
+        },
     }
 
     let wanted = wanted_addresses(machine);
@@ -409,8 +444,11 @@ async fn status_of(
     nics: Vec<NicStatus>,
     wanted: &[AddressWanted],
 ) -> MachineStatus {
+    let needs_address = wanted.iter().any(|w| !w.skip);
+    let has_address = nics.iter().any(|n| !n.ip_addrs.is_empty());
     let ready = props.power_state.as_deref() == Some("poweredOn")
-        && network::addresses_ready(&nics, wanted);
+        && network::addresses_ready(&nics, wanted)
+        && (has_address || !needs_address);
     let mut addresses: Vec<MachineAddress> = nics
         .iter()
         .flat_map(|n| n.ip_addrs.iter())
@@ -421,7 +459,7 @@ async fn status_of(
         .collect();
     addresses.push(MachineAddress {
         kind: "InternalDNS".into(),
-        address: props.name.clone(),
+        address: machine.name.clone(),
     });
     let host = match props.summary.runtime.as_ref().and_then(|r| r.host.clone()) {
         Some(host) => retrieve_one(ctx.client, &host, &["name"])
@@ -602,8 +640,8 @@ async fn clone_machine(
                 machine: label(machine),
                 what: "name",
                 reason: format!(
-                    "a VM named {} already exists in the folder but has another instance UUID; \
-                 it is not this machine's (set spec.biosUUID to adopt it)",
+                    "a VM named {} appeared in the folder while this one was being cloned; \
+                 apply again to adopt it",
                     machine.name
                 ),
             },
@@ -625,7 +663,8 @@ async fn find_template(
 ) -> Result<ManagedObjectReference, MachineError> {
     let template = &machine.clone.template;
     if is_uuid(template) {
-        if let Some(vm) = object::find_vm_by_uuid(ctx.client, template, true)
+        let datacenter = ctx.finder.datacenter().ok().map(|dc| dc.obj);
+        if let Some(vm) = object::find_vm_by_uuid(ctx.client, datacenter.as_ref(), template, true)
             .await
             .map_err(step(machine, "find the template by instance UUID"))?
         {
@@ -640,6 +679,13 @@ async fn find_template(
             template: template.clone(),
             reason: e.to_string(),
         })
+}
+
+fn already_on(e: &vsphere_client::Error) -> bool {
+    matches!(
+        e.fault().map(|f| &f.kind),
+        Some(FaultKind::InvalidPowerState { existing_state: Some(state), .. }) if state == "poweredOn"
+    )
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -764,6 +810,16 @@ async fn power_off(
                 .client
                 .invoke("ShutdownGuest", &vsphere_client::types::This { this: vm })
                 .await;
+            if let (Err(e), PowerOffMode::Soft) = (&asked, &machine.power_off_mode) {
+                return Err(MachineError::Vsphere {
+                    machine: label(machine),
+                    step: "soft power off (ShutdownGuest)".into(),
+                    source: Box::new(vsphere_client::Error::malformed(
+                        "ShutdownGuest",
+                        e.to_string(),
+                    )),
+                });
+            }
             let off = asked.is_ok() && powered_off_within(ctx.client, vm, soft_timeout).await;
             match (off, &machine.power_off_mode) {
                 (true, _) => Ok(()),

@@ -227,6 +227,8 @@ pub async fn destroy(client: &Client, obj: &ManagedObjectReference) -> Result<()
 struct FindByUuid<'a> {
     #[serde(rename = "_this")]
     this: &'a ManagedObjectReference,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datacenter: Option<&'a ManagedObjectReference>,
     uuid: &'a str,
     #[serde(rename = "vmSearch")]
     vm_search: bool,
@@ -235,18 +237,20 @@ struct FindByUuid<'a> {
 }
 
 /// `SearchIndex.FindByUuid` for a VM: by its instance UUID
-/// (`config.instanceUuid`) or its BIOS UUID (`config.uuid`).
+/// (`config.instanceUuid`) or its BIOS UUID (`config.uuid`), within
+/// `datacenter` when given (the whole vCenter otherwise).
 ///
 /// ```no_run
 /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
 /// let uuid = "4221d5a2-3c86-4a57-9a5d-7f8a43a1a3c1";
-/// if let Some(vm) = vsphere_client::object::find_vm_by_uuid(client, uuid, true).await? {
+/// if let Some(vm) = vsphere_client::object::find_vm_by_uuid(client, None, uuid, true).await? {
 ///     println!("{vm}");
 /// }
 /// # Ok(()) }
 /// ```
 pub async fn find_vm_by_uuid(
     client: &Client,
+    datacenter: Option<&ManagedObjectReference>,
     uuid: &str,
     instance_uuid: bool,
 ) -> Result<Option<ManagedObjectReference>> {
@@ -260,6 +264,7 @@ pub async fn find_vm_by_uuid(
             "FindByUuid",
             &FindByUuid {
                 this: search_index,
+                datacenter,
                 uuid,
                 vm_search: true,
                 instance_uuid,
