@@ -181,7 +181,7 @@ async fn a_corrupted_ova_exits_non_zero_naming_the_file_and_the_cleanup() {
     assert!(last.starts_with("vsctl: "), "{stderr}");
     assert!(last.contains(&ova.disk_files[0].name), "{last}");
     assert!(last.contains("SHA256 digest mismatch"), "{last}");
-    assert!(last.contains("nothing is left on vCenter"), "{last}");
+    assert!(last.contains("no VM is left on vCenter"), "{last}");
     assert!(vm(&sim, "br-bad").await.is_none(), "no VM left");
 }
 

@@ -304,15 +304,17 @@ impl From<UploadError> for ImportError {
 pub enum Cleanup {
     /// The import failed before anything was created on vCenter.
     NothingCreated,
-    /// The lease was aborted (when it was still open), the VM and the
-    /// folders this import created removed.
+    /// The lease was aborted (when it was still open) and the VM removed.
+    /// Folders the import created are kept: another import may already be
+    /// using them, and destroying a folder destroys what is in it.
     Removed {
         /// The VM removed, when the server had kept one.
         vm: Option<String>,
         /// Whether the lease was aborted.
         lease_aborted: bool,
-        /// Folders the import had created, removed again.
-        folders_removed: Vec<String>,
+        /// Folders the import had created, kept (empty unless another
+        /// import uses them).
+        folders_kept: Vec<String>,
     },
     /// Cleanup itself failed: the VM may remain.
     Failed {
@@ -330,7 +332,7 @@ impl std::fmt::Display for Cleanup {
             Cleanup::Removed {
                 vm,
                 lease_aborted,
-                folders_removed,
+                folders_kept,
             } => {
                 if *lease_aborted {
                     write!(f, "lease aborted, ")?;
@@ -339,10 +341,15 @@ impl std::fmt::Display for Cleanup {
                     Some(vm) => write!(f, "{vm} destroyed")?,
                     None => write!(f, "the server kept no VM")?,
                 }
-                if !folders_removed.is_empty() {
-                    write!(f, ", folders {} removed", folders_removed.join(", "))?;
+                write!(f, ": no VM is left on vCenter")?;
+                if !folders_kept.is_empty() {
+                    write!(
+                        f,
+                        " (folders created for it kept: {})",
+                        folders_kept.join(", ")
+                    )?;
                 }
-                write!(f, ": nothing is left on vCenter")
+                Ok(())
             }
             Cleanup::Failed { vm, reason } => write!(
                 f,
@@ -428,7 +435,7 @@ pub async fn import_ova<C: Future<Output = ()>>(
     };
 
     // The folder is created last before the VM, once everything else was
-    // accepted; a later failure removes it again while it is empty.
+    // accepted; a later failure keeps it (another import may already use it).
     let conventions = request.template.as_ref();
     let finder = Finder::load(client, request.datacenter.as_deref())
         .await
@@ -462,18 +469,39 @@ pub async fn import_ova<C: Future<Output = ()>>(
     {
         Ok(lease) => lease,
         Err(e) => {
-            // A fault means vCenter refused it; anything else (a lost
-            // answer) may have left a VM, so it is looked for.
+            // A fault means vCenter refused it and created nothing; anything
+            // else (a lost answer) may have left a VM, which is looked for.
             let refused = e.fault().is_some();
-            let error = match e.fault().map(|f| &f.kind) {
-                Some(FaultKind::DuplicateName { .. }) => ImportError::DuplicateName {
+            let name_taken = e.fault().is_some_and(|f| match &f.kind {
+                FaultKind::DuplicateName { .. } => true,
+                // The simulator refuses a second VM of one name by its files.
+                FaultKind::FileFault {
+                    type_name,
+                    file: Some(file),
+                } => {
+                    type_name == "FileAlreadyExists"
+                        && file.contains(&format!("/{}/", prepared.name))
+                }
+                _ => false,
+            });
+            let error = if name_taken {
+                ImportError::DuplicateName {
                     name: prepared.name.clone(),
                     folder: folder.path.clone(),
-                },
-                _ => ImportError::vsphere("ImportVApp")(e),
+                }
+            } else {
+                ImportError::vsphere("ImportVApp")(e)
             };
-            let cleanup = if refused && created_folders.is_empty() {
-                Cleanup::NothingCreated
+            let cleanup = if refused {
+                if created_folders.is_empty() {
+                    Cleanup::NothingCreated
+                } else {
+                    Cleanup::Removed {
+                        vm: None,
+                        lease_aborted: false,
+                        folders_kept: created_folders.iter().map(|f| f.path.clone()).collect(),
+                    }
+                }
             } else {
                 abandon(client, None, None, &placement, &error, None).await
             };
@@ -513,7 +541,10 @@ pub async fn import_ova<C: Future<Output = ()>>(
     let vm = transferred.vm.clone();
 
     let finished = tokio::select! {
-        r = finish(client, request, &vm, &prepared, observer) => r,
+        r = async {
+            first_of_its_name(client, &folder, &prepared.name, &vm).await?;
+            finish(client, request, &vm, &prepared, observer).await
+        } => r,
         () = &mut cancel => Err(ImportError::Cancelled),
     };
     let applied = match finished {
@@ -1313,6 +1344,43 @@ async fn upload_member<R: AsyncRead + Unpin>(
     })
 }
 
+/// Two imports of one name racing past the duplicate check both create a
+/// VM where vCenter itself does not refuse the second (the simulator): the
+/// VM created first keeps the name, the later one fails with DuplicateName
+/// and is removed.
+async fn first_of_its_name(
+    client: &Client,
+    folder: &InventoryElement,
+    name: &str,
+    vm: &ManagedObjectReference,
+) -> Result<(), ImportError> {
+    let finder = Finder::load(client, None)
+        .await
+        .map_err(ImportError::vsphere("check the name"))?;
+    let namesakes: Vec<ManagedObjectReference> = finder
+        .list(Some(&folder.path))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.name == name && c.obj.kind == "VirtualMachine")
+        .map(|c| c.obj)
+        .collect();
+    let created_order = |obj: &ManagedObjectReference| {
+        obj.value
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let first = namesakes.iter().min_by_key(|obj| created_order(obj));
+    match first {
+        Some(first) if first != vm => Err(ImportError::DuplicateName {
+            name: name.to_string(),
+            folder: folder.path.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// After the lease completed: the govc options that change the VM, then the
 /// template conventions.
 async fn finish(
@@ -1417,8 +1485,8 @@ struct Placement<'a> {
 }
 
 /// Aborts the lease (when given) with a fault naming the file, and removes
-/// the VM and the folders the import created. Says "removed" only for what
-/// it checked: anything it could not check makes the cleanup `Failed`.
+/// the VM the import created. Says "removed" only for what it checked:
+/// anything it could not check makes the cleanup `Failed`.
 async fn abandon(
     client: &Client,
     lease: Option<&HttpNfcLease>,
@@ -1447,8 +1515,14 @@ async fn abandon(
         }
     }
     if entity.is_none() {
+        // Only the lease says which VM is this import's: one found by name
+        // may be another import's, and is reported, never destroyed.
         match find_vm_in_folder(client, placement.folder, placement.name).await {
-            Ok(found) => entity = found,
+            Ok(Some(found)) => doubts.push(format!(
+                "the server did not say which VM this import created; {found} named {} in {} may be it",
+                placement.name, placement.folder.path
+            )),
+            Ok(None) => {}
             Err(e) => doubts.push(format!("cannot look for the VM: {e}")),
         }
     }
@@ -1465,14 +1539,6 @@ async fn abandon(
             }
         },
     };
-    let folders_removed =
-        match template::remove_empty_folders(client, placement.created_folders).await {
-            Ok(removed) => removed,
-            Err(e) => {
-                doubts.push(e);
-                Vec::new()
-            }
-        };
     if !doubts.is_empty() {
         return Cleanup::Failed {
             vm: entity.map(|vm| vm.to_string()),
@@ -1482,7 +1548,11 @@ async fn abandon(
     Cleanup::Removed {
         vm: removed_vm,
         lease_aborted,
-        folders_removed,
+        folders_kept: placement
+            .created_folders
+            .iter()
+            .map(|f| f.path.clone())
+            .collect(),
     }
 }
 

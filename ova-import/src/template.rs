@@ -146,13 +146,7 @@ pub async fn ensure_folder(
                     object: Some(existing),
                     ..
                 }) => existing.clone(),
-                _ => {
-                    // Do not leave the first half of the path behind.
-                    if let Err(cleanup) = remove_empty_folders(client, &created).await {
-                        tracing::warn!("{cleanup}");
-                    }
-                    return Err(e);
-                }
+                _ => return Err(e),
             },
         };
         current = InventoryElement {
@@ -165,47 +159,6 @@ pub async fn ensure_folder(
         }
     }
     Ok((current, created))
-}
-
-/// Destroys the folders in `created` (children after parents, so in
-/// reverse) that are still empty; one another import put something in is
-/// kept. Returns the paths removed, or what could not be checked or
-/// removed.
-///
-/// ```no_run
-/// # async fn demo(client: &vsphere_client::Client, created: Vec<vsphere_client::finder::InventoryElement>) {
-/// let removed = ova_import::template::remove_empty_folders(client, &created).await;
-/// println!("{removed:?}");
-/// # }
-/// ```
-pub async fn remove_empty_folders(
-    client: &Client,
-    created: &[InventoryElement],
-) -> std::result::Result<Vec<String>, String> {
-    let mut removed = Vec::new();
-    let mut failed = Vec::new();
-    for folder in created.iter().rev() {
-        let children: Vec<ManagedObjectReference> =
-            match property::retrieve_one(client, &folder.obj, &["childEntity"]).await {
-                Ok(content) => content.get_list("childEntity").unwrap_or_default(),
-                Err(e) => {
-                    failed.push(format!("folder {}: {e}", folder.path));
-                    continue;
-                }
-            };
-        if !children.is_empty() {
-            continue;
-        }
-        match object::destroy(client, &folder.obj).await {
-            Ok(()) => removed.push(folder.path.clone()),
-            Err(e) => failed.push(format!("remove folder {}: {e}", folder.path)),
-        }
-    }
-    if failed.is_empty() {
-        Ok(removed)
-    } else {
-        Err(failed.join("; "))
-    }
 }
 
 /// Grows a Bottlerocket template's disks to what EKS Anywhere's preflight

@@ -207,7 +207,7 @@ async fn expect_cleaned_up_failure(
         other => panic!("expected lease aborted and VM removed, got {other:?}: {failure}"),
     }
     assert!(
-        failure.to_string().contains("nothing is left on vCenter"),
+        failure.to_string().contains("no VM is left on vCenter"),
         "{failure}"
     );
     assert!(
@@ -253,24 +253,23 @@ async fn a_corrupted_disk_byte_fails_the_digest_and_leaves_nothing() {
         failure.to_string().contains(&ova.disk_files[1].name),
         "{failure}"
     );
-    // The folders this import created are gone with it.
+    // The folders it created are kept (another import may use them), empty.
     match &failure.cleanup {
-        Cleanup::Removed {
-            folders_removed, ..
-        } => assert_eq!(
-            folders_removed,
+        Cleanup::Removed { folders_kept, .. } => assert_eq!(
+            folders_kept,
             &vec![
-                "/DC0/vm/Templates/eks".to_string(),
-                "/DC0/vm/Templates".to_string()
+                "/DC0/vm/Templates".to_string(),
+                "/DC0/vm/Templates/eks".to_string()
             ]
         ),
         other => panic!("{other:?}"),
     }
     let client = sim.client().await;
     let finder = Finder::load(&client, None).await.expect("inventory");
-    assert!(finder
-        .find_one(InventoryKind::Folder, "/DC0/vm/Templates")
-        .is_err());
+    let eks = finder
+        .find_one(InventoryKind::Folder, "/DC0/vm/Templates/eks")
+        .expect("kept");
+    assert!(finder.list(Some(&eks.path)).unwrap().is_empty(), "empty");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -735,5 +734,37 @@ async fn a_stalled_upload_fails_after_the_stall_timeout_and_leaves_nothing() {
         failure.to_string().contains("stopped reading")
             || failure.to_string().contains("no answer"),
         "{failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_imports_of_one_name_racing_leave_exactly_one_template() {
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = build_ova(&OvaSpec::bottlerocket("bottlerocket-test"), dir.path());
+    let (a, b) = (sim.client().await, sim.client().await);
+    let request = template_request(&ova, "br-race");
+    let (first, second) = tokio::join!(
+        import_ova(&a, &request, &SilentObserver, std::future::pending()),
+        import_ova(&b, &request, &SilentObserver, std::future::pending()),
+    );
+    let outcomes = [first, second];
+    let won: Vec<_> = outcomes.iter().filter(|r| r.is_ok()).collect();
+    let errors: Vec<String> = outcomes
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one import wins: {errors:?}");
+    let lost = outcomes
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("one loses");
+    assert!(
+        matches!(lost.error, ImportError::DuplicateName { .. }),
+        "{lost}"
+    );
+    assert_eq!(
+        vms_named(&sim, "br-race").await,
+        vec!["/DC0/vm/Templates/eks/br-race"]
     );
 }
