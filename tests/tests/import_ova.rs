@@ -2,6 +2,9 @@
 //! (real streamOptimized VMDKs from qemu-img), imported from a file and from
 //! an HTTPS URL; failures leave no VM behind.
 
+// Test helpers outside `#[test]` functions panic on failure like the tests.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use ova_import::import::{
@@ -767,4 +770,128 @@ async fn two_imports_of_one_name_racing_leave_exactly_one_template() {
         vms_named(&sim, "br-race").await,
         vec!["/DC0/vm/Templates/eks/br-race"]
     );
+}
+
+/// An observer that, at the first message containing `at`, has every
+/// other session terminated and waits until that is done: the import then
+/// goes on with a session the server no longer knows.
+struct TerminateAt {
+    at: &'static str,
+    signal: std::sync::Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            std::sync::mpsc::Receiver<()>,
+        )>,
+    >,
+}
+
+impl TerminateAt {
+    fn hit(&self, text: &str) {
+        if !text.contains(self.at) {
+            return;
+        }
+        if let Some((tx, done)) = self.signal.lock().ok().and_then(|mut s| s.take()) {
+            let _ = tx.send(());
+            // Blocks this worker thread only; the terminator runs on the other.
+            let _ = done.recv_timeout(Duration::from_secs(30));
+        }
+    }
+}
+
+impl ova_import::import::ImportObserver for TerminateAt {
+    fn stage(&self, message: &str) {
+        self.hit(message);
+    }
+    fn file_progress(&self, file: &str, _sent: u64) {
+        self.hit(file);
+    }
+}
+
+/// Starts an administrator that terminates every session but its own when
+/// the observer says so.
+async fn terminator(
+    sim: &Simulator,
+    at: &'static str,
+) -> (TerminateAt, tokio::task::JoinHandle<usize>) {
+    let admin = sim.client().await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let handle = tokio::spawn(async move {
+        rx.await.expect("the moment came");
+        let own = admin.current_session().await.unwrap().unwrap().key;
+        let others: Vec<String> = admin
+            .session_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .filter(|k| *k != own)
+            .collect();
+        admin.terminate_sessions(&others).await.unwrap();
+        done_tx.send(()).unwrap();
+        others.len()
+    });
+    let observer = TerminateAt {
+        at,
+        signal: std::sync::Mutex::new(Some((tx, done_rx))),
+    };
+    (observer, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_terminated_between_steps_is_replaced_and_the_import_completes() {
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = build_ova(&OvaSpec::bottlerocket("bottlerocket-test"), dir.path());
+    let client = sim.client().await;
+    let (observer, terminated) = terminator(&sim, "template conventions").await;
+    let report = import_ova(
+        &client,
+        &template_request(&ova, "br-relogin"),
+        &observer,
+        std::future::pending(),
+    )
+    .await
+    .expect("the import completes after logging in again");
+    assert!(
+        terminated.await.unwrap() >= 1,
+        "the import's session was terminated"
+    );
+    assert_eq!(
+        report.conventions.as_ref().unwrap().snapshot.as_deref(),
+        Some("root")
+    );
+    assert!(report.template);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_terminated_mid_upload_loses_the_lease_and_leaves_nothing() {
+    // vCenter (and the simulator) tie an NFC lease to the session that
+    // opened it: ending the session ends the lease, and the import cannot
+    // go on; it must still leave no VM behind.
+    let sim = Simulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ova = ova_with(dir.path(), 8 * MIB, Layout::Standard, OvaFault::None);
+    let proxy = FaultProxy::start(
+        sim.socket_addr(),
+        ProxyFault::Delay(Duration::from_millis(2)),
+    )
+    .await;
+    let client = sim.client_via(proxy.addr()).await;
+    let (observer, terminated) = terminator(&sim, "disk1").await;
+    let failure = import_ova(
+        &client,
+        &template_request(&ova, "br-lease-lost"),
+        &observer,
+        std::future::pending(),
+    )
+    .await
+    .expect_err("the lease died with the session");
+    assert!(terminated.await.unwrap() >= 1);
+    assert!(failure.to_string().contains("HttpNfcLease"), "{failure}");
+    assert!(
+        matches!(failure.cleanup, Cleanup::Removed { vm: Some(_), .. }),
+        "{failure}"
+    );
+    assert!(vms_named(&sim, "br-lease-lost").await.is_empty());
 }
