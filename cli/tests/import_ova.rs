@@ -216,3 +216,72 @@ async fn bad_arguments_are_usage_errors_before_anything_is_sent() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_an_import_aborts_the_lease_and_removes_the_vm() {
+    use tokio::io::AsyncBufReadExt;
+    use vsctl_tests::ova::{DiskSpec, MIB};
+    use vsctl_tests::servers::{FaultProxy, ProxyFault};
+
+    let sim = Simulator::start();
+    let mut spec = OvaSpec::bottlerocket("bottlerocket-test");
+    spec.disks[0] = DiskSpec {
+        capacity_bytes: spec.disks[0].capacity_bytes,
+        random_bytes: 16 * MIB,
+    };
+    let ova = build_ova(&spec, sim.scratch_dir());
+    // A slow link, so that the interrupt lands mid-upload.
+    let proxy = FaultProxy::start(
+        sim.socket_addr(),
+        ProxyFault::Delay(std::time::Duration::from_millis(5)),
+    )
+    .await;
+    let sha1 = sim.cert().fingerprints().sha1;
+    let known_hosts = sim.scratch_dir().join("known_hosts");
+    std::fs::write(&known_hosts, format!("{} {sha1}\n", proxy.addr())).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vsctl"))
+        .args([
+            "import-ova",
+            "--pool",
+            "/DC0/host/DC0_C0/Resources",
+            "--name",
+            "br-ctrl-c",
+            ova.path.to_str().unwrap(),
+        ])
+        .env_clear()
+        .envs(sim.env())
+        .env("GOVC_URL", format!("https://{}/sdk", proxy.addr()))
+        .env("GOVC_TLS_KNOWN_HOSTS", &known_hosts)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vsctl");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let uploading = line.starts_with("uploading");
+        seen.push(line);
+        if uploading {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.starts_with("uploading")), "{seen:?}");
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let last = seen.last().cloned().unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    assert!(last.contains("interrupted"), "{last}");
+    assert!(
+        last.contains("lease aborted") && last.contains("destroyed"),
+        "{last}"
+    );
+    assert!(vm(&sim, "br-ctrl-c").await.is_none(), "no VM left");
+}
