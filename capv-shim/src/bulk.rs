@@ -299,6 +299,38 @@ pub async fn run(
     parallel: usize,
     progress: &(dyn Fn(&str, &str) + Send + Sync),
 ) -> vsphere_client::Result<Vec<JobResult>> {
+    run_until(
+        client,
+        jobs,
+        action,
+        parallel,
+        progress,
+        std::future::pending(),
+    )
+    .await
+}
+
+/// [`run`] until `interrupt` resolves (Ctrl-C): no machine is started after
+/// it, machines in flight are stopped where they are and reported as
+/// [`MachineError::Interrupted`] with every machine not reached. A machine
+/// is powered on only once its metadata is written, so an interrupted one
+/// is at worst a powered-off clone that the next apply finishes.
+///
+/// ```no_run
+/// # async fn demo(client: &vsphere_client::Client, jobs: Vec<capv_shim::bulk::Job>) -> vsphere_client::Result<()> {
+/// use capv_shim::bulk::{run_until, Action};
+/// let interrupt = async { let _ = tokio::signal::ctrl_c().await; };
+/// let results = run_until(client, &jobs, &Action::Delete, 8, &|_, _| {}, interrupt).await?;
+/// # Ok(()) }
+/// ```
+pub async fn run_until(
+    client: &Client,
+    jobs: &[Job],
+    action: &Action,
+    parallel: usize,
+    progress: &(dyn Fn(&str, &str) + Send + Sync),
+    interrupt: impl std::future::Future<Output = ()>,
+) -> vsphere_client::Result<Vec<JobResult>> {
     let inventory = Inventory::load(client).await?;
     let finders: Vec<Finder> = jobs
         .iter()
@@ -315,10 +347,28 @@ pub async fn run(
         .zip(finders.iter())
         .map(|(job, finder)| run_one(client, job, finder, action, progress))
         .collect();
-    let results = stream::iter(pending)
-        .buffered(parallel.max(1))
-        .collect::<Vec<_>>()
-        .await;
+    let mut stream = stream::iter(pending).buffered(parallel.max(1));
+    let mut results = Vec::with_capacity(jobs.len());
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            next = stream.next() => match next {
+                Some(result) => results.push(result),
+                None => break,
+            },
+            () = &mut interrupt => break,
+        }
+    }
+    drop(stream);
+    for job in &jobs[results.len()..] {
+        let machine = format!("{}/{}", job.machine.namespace, job.machine.name);
+        results.push(JobResult {
+            result: Err(MachineError::Interrupted {
+                machine: machine.clone(),
+            }),
+            machine,
+        });
+    }
     Ok(results)
 }
 

@@ -171,6 +171,12 @@ pub enum MachineError {
         /// The finder's message.
         reason: String,
     },
+    /// The run was interrupted (Ctrl-C) before this machine finished.
+    #[error("{machine}: interrupted before it finished; apply again to finish it (a clone already started is kept, powered off)")]
+    Interrupted {
+        /// The machine.
+        machine: String,
+    },
     /// A vCenter call failed.
     #[error("{machine}: {step}: {source}")]
     Vsphere {

@@ -202,3 +202,116 @@ async fn a_failed_machine_exits_1_naming_it_and_bad_yaml_exits_2_with_the_line()
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_an_apply_reports_the_machines_in_flight_and_leaves_none_half_configured() {
+    use vsphere_client::finder::{Finder, InventoryKind};
+    use vsphere_client::mo::VirtualMachine;
+
+    let sim = Simulator::start();
+    let mut env = sim.env();
+    let known_hosts = sim.scratch_dir().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
+    )
+    .unwrap();
+    env.push((
+        "GOVC_TLS_KNOWN_HOSTS".into(),
+        known_hosts.display().to_string(),
+    ));
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let template = template(&sim, &env).await;
+    // Six machines and no DHCP: each waits for an address until interrupted.
+    let yaml: Vec<String> = (0..6)
+        .map(|i| {
+            format!(
+                "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\nkind: VSphereMachine\nmetadata: {{name: int-{i}}}\nspec:\n  template: {template}\n  resourcePool: /DC0/host/DC0_C0/Resources\n  network: {{devices: [{{networkName: VM Network, dhcp4: true}}]}}\n"
+            )
+        })
+        .collect();
+    let file = sim.scratch_dir().join("machines.yaml");
+    std::fs::write(&file, yaml.join("---\n")).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vsctl"))
+        .args([
+            "machine",
+            "apply",
+            "-f",
+            file.to_str().unwrap(),
+            "--parallel",
+            "2",
+            "--ip-timeout",
+            "5m",
+        ])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once a machine is powered on and waiting for its address.
+    let client = sim.client().await;
+    loop {
+        let finder = Finder::load(&client, None).await.unwrap();
+        let found = finder
+            .find_all(InventoryKind::VirtualMachine, "int-*")
+            .unwrap_or_default();
+        let objs: Vec<_> = found.into_iter().map(|e| e.obj).collect();
+        let props: Vec<VirtualMachine> = if objs.is_empty() {
+            Vec::new()
+        } else {
+            vsphere_client::property::retrieve_objects(&client, &objs)
+                .await
+                .unwrap()
+        };
+        if props
+            .iter()
+            .any(|p| p.power_state.as_deref() == Some("poweredOn"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted before it finished"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("default/int-5"),
+        "machines not reached are reported: {stderr}"
+    );
+
+    // Every VM left is either off or fully configured (metadata written).
+    let finder = Finder::load(&client, None).await.unwrap();
+    for vm in finder
+        .find_all(InventoryKind::VirtualMachine, "int-*")
+        .unwrap_or_default()
+    {
+        let content = vsphere_client::property::retrieve_one(
+            &client,
+            &vm.obj,
+            &["runtime.powerState", "config.extraConfig"],
+        )
+        .await
+        .unwrap();
+        let state: String = content.get("runtime.powerState").unwrap();
+        let extra = content
+            .raw("config.extraConfig")
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            state != "poweredOn" || extra.contains("guestinfo.metadata"),
+            "{} is on without its metadata",
+            vm.path
+        );
+    }
+}

@@ -74,7 +74,23 @@ pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
             eprintln!("{machine}: {message}");
         }
     };
-    let results = bulk::run(&client, &plan.jobs, &action, common.parallel, &progress).await?;
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let interrupt = async {
+        // If the handler cannot be installed, never report an interrupt.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let results = bulk::run_until(
+        &client,
+        &plan.jobs,
+        &action,
+        common.parallel,
+        &progress,
+        interrupt,
+    )
+    .await?;
     let _ = client.logout().await;
 
     let mut outcomes: Vec<&Outcome> = Vec::new();
@@ -107,9 +123,14 @@ pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
             results.len()
         ));
     }
+    let code = if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+        130
+    } else {
+        u8::from(failed > 0)
+    };
     Ok(Output {
         stdout,
         stderr,
-        code: u8::from(failed > 0),
+        code,
     })
 }
