@@ -79,6 +79,24 @@ impl CertPair {
         }
     }
 
+    /// A self-signed certificate for exactly `names` (IP addresses or DNS
+    /// names), valid from `not_before` to `not_after` (years), for the
+    /// hostname and expiry cases of verify mode.
+    pub fn generate_for(names: &[&str], not_before: i32, not_after: i32) -> CertPair {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("certificate names");
+        params.not_before = rcgen::date_time_ymd(not_before, 1, 1);
+        params.not_after = rcgen::date_time_ymd(not_after, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-sign");
+        CertPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
     /// Both thumbprints of the certificate.
     pub fn fingerprints(&self) -> Fingerprints {
         Fingerprints::of(&self.der)

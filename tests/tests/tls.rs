@@ -231,3 +231,53 @@ async fn certificate_query_makes_exactly_one_connection() {
     assert_eq!(info.chain[0], sim.cert().der);
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Verify mode against a server whose certificate `cert` is its own CA.
+async fn verify_against(cert: CertPair) -> Error {
+    let sim = Simulator::start_with(vsctl_tests::SimulatorOptions {
+        cert: Some(cert),
+        ..Default::default()
+    });
+    let bundle = TlsPolicy::Verify(RootSource::CaBundle(vec![sim.cert_file()]));
+    Client::connect(&sim.config(bundle))
+        .await
+        .expect_err("verify mode must refuse this certificate")
+}
+
+#[tokio::test]
+async fn verify_mode_refuses_an_expired_certificate_and_says_so() {
+    let err = verify_against(CertPair::generate_for(&["127.0.0.1"], 2019, 2020)).await;
+    match &err {
+        Error::Tls(TlsError::Untrusted { reason, .. }) => {
+            assert!(reason.contains("expired"), "{reason}")
+        }
+        other => panic!("expected an untrusted certificate, got {other:?}"),
+    }
+    assert!(err.to_string().contains("expired"), "{err}");
+}
+
+#[tokio::test]
+async fn verify_mode_refuses_a_certificate_for_another_host_and_says_so() {
+    // Valid and trusted, but for `localhost` only: the URL says 127.0.0.1.
+    let err = verify_against(CertPair::generate_for(&["localhost"], 2020, 2099)).await;
+    match &err {
+        Error::Tls(TlsError::Untrusted { reason, .. }) => {
+            assert!(reason.contains("not valid for this host name"), "{reason}")
+        }
+        other => panic!("expected an untrusted certificate, got {other:?}"),
+    }
+}
+
+#[test]
+fn pins_of_the_wrong_length_or_characters_are_refused_with_the_rule() {
+    for bad in ["AB:CD", "ZZ".repeat(20).as_str(), &"AB".repeat(21), ""] {
+        let err = bad
+            .parse::<vsphere_client::Thumbprint>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SHA-1") || err.contains("SHA-256") || err.contains("hex"),
+            "{bad:?}: {err}"
+        );
+    }
+}
