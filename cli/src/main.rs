@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod input;
 mod session;
 
 use std::io::Write;

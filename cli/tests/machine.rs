@@ -315,3 +315,27 @@ async fn ctrl_c_during_an_apply_reports_the_machines_in_flight_and_leaves_none_h
         );
     }
 }
+
+#[tokio::test]
+async fn a_hundred_megabyte_file_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.yaml");
+    // Sparse: 100 MB on paper, nothing on disk.
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["machine", "apply", "-f", file],
+        vec!["validate", "-f", file],
+    ] {
+        let out = vsctl(&args, &credentials()).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("huge.yaml") && stderr.contains("larger than 16 MiB"),
+            "{stderr}"
+        );
+    }
+}

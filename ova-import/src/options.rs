@@ -131,19 +131,40 @@ impl ImportOptions {
     /// # Ok::<(), ova_import::options::OptionsError>(())
     /// ```
     pub fn read(path: &Path) -> Result<ImportOptions, OptionsError> {
+        use std::io::Read;
         let origin = path.display().to_string();
-        let text = if origin == "-" {
-            std::io::read_to_string(std::io::stdin())
+        let reader: Box<dyn Read> = if origin == "-" {
+            Box::new(std::io::stdin())
         } else {
-            std::fs::read_to_string(path)
+            Box::new(
+                std::fs::File::open(path).map_err(|source| OptionsError::Read {
+                    path: origin.clone(),
+                    source,
+                })?,
+            )
+        };
+        let mut text = String::new();
+        // Options are a few hundred bytes: one byte over the bound is enough
+        // to refuse a wrong file without reading it whole.
+        let read = reader
+            .take(MAX_OPTIONS_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|source| OptionsError::Read {
+                path: origin.clone(),
+                source,
+            })?;
+        if read as u64 > MAX_OPTIONS_BYTES {
+            return Err(OptionsError::Parse {
+                origin,
+                reason: format!("larger than {} KiB", MAX_OPTIONS_BYTES >> 10),
+            });
         }
-        .map_err(|source| OptionsError::Read {
-            path: origin.clone(),
-            source,
-        })?;
         ImportOptions::parse(&text, &origin)
     }
 }
+
+/// Largest options file read.
+const MAX_OPTIONS_BYTES: u64 = 1 << 20;
 
 /// Every key of govc's options format, in its canonical spelling.
 const KEYS: &[&str] = &[

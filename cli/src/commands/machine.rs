@@ -25,8 +25,7 @@ fn common(args: &MachineArgs) -> &MachineFileArgs {
 pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
     let common = common(args);
     let origin = common.file.display().to_string();
-    let text = std::fs::read_to_string(&common.file)
-        .map_err(|e| CliError::usage(format!("{origin}: cannot read the machines file: {e}")))?;
+    let text = crate::input::read_text(&common.file, "machines file")?;
     let (action, default_bootstrap) = match &args.action {
         MachineAction::Apply(a) => {
             let bootstrap = match &a.bootstrap_data {

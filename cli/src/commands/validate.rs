@@ -49,9 +49,7 @@ pub async fn run(args: &ValidateArgs) -> Result<Output, CliError> {
 fn cluster_config(args: &ValidateArgs) -> Result<ClusterConfig, CliError> {
     if let Some(path) = &args.file {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::usage(format!("{origin}: cannot read the cluster config: {e}"))
-        })?;
+        let text = crate::input::read_text(path, "cluster config")?;
         return ClusterConfig::parse(&text, &origin).map_err(|e| CliError::usage(e.to_string()));
     }
     let required = [
