@@ -1,5 +1,8 @@
 //! Sessions against a real simulator: login, re-login, logout, faults.
 
+// Test helpers outside `#[test]` functions panic on failure like the tests.
+#![allow(clippy::unwrap_used)]
+
 use vsctl_tests::Simulator;
 use vsphere_client::{property, Client, Credentials, FaultKind, Password};
 
@@ -154,4 +157,86 @@ async fn a_non_soap_error_page_is_reported_by_its_http_status() {
         err.to_string().contains("HTTP 404 from https://127.0.0.1:"),
         "{err}"
     );
+}
+
+/// A loopback HTTPS server that answers every request with `head` and
+/// `body_bytes` of filler, never more.
+async fn answering_server(head: String, body_bytes: usize) -> (u16, tokio::task::JoinHandle<()>) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = vsctl_tests::CertPair::generate();
+    let key: rustls_pki_types::PrivateKeyDer<'static> =
+        rustls_pki_types::pem::PemObject::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der.clone().into()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let head = head.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = vec![0u8; 16 * 1024];
+                let _ = tls.read(&mut request).await;
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(&vec![b'x'; body_bytes]).await;
+                let _ = tls.flush().await;
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_response_claiming_to_be_huge_is_refused_before_it_is_read() {
+    // 10 GB announced, a few bytes sent: refused on the header alone.
+    let (port, server) = answering_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 10000000000\r\n\r\n".into(),
+        16,
+    )
+    .await;
+    let (url, _) = vsphere_client::ServerUrl::parse(&format!("127.0.0.1:{port}")).unwrap();
+    let config = vsphere_client::ConnectConfig::new(url, vsphere_client::TlsPolicy::Insecure);
+    let err = Client::connect(&config).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("RetrieveServiceContent"), "{text}");
+    assert!(text.contains("larger than 256 MiB"), "{text}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn malformed_xml_from_the_server_is_a_clear_error_not_a_panic() {
+    let body = "<soapenv:Envelope><soapenv:Body><RetrieveServiceContentResponse><returnval>";
+    let (port, server) = answering_server(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+        0,
+    )
+    .await;
+    let (url, _) = vsphere_client::ServerUrl::parse(&format!("127.0.0.1:{port}")).unwrap();
+    let config = vsphere_client::ConnectConfig::new(url, vsphere_client::TlsPolicy::Insecure);
+    let err = Client::connect(&config).await.unwrap_err();
+    assert!(
+        matches!(err, vsphere_client::Error::Malformed { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("RetrieveServiceContent: unexpected response"),
+        "{err}"
+    );
+    server.abort();
 }

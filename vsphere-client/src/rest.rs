@@ -28,7 +28,7 @@ use url::Url;
 use crate::config::{Credentials, ServerUrl, SessionToken};
 use crate::error::{Error, Result};
 use crate::session::Client;
-use crate::soap::{request_error, transport_error};
+use crate::soap::request_error;
 use crate::tls::TlsPolicy;
 use crate::types::ManagedObjectReference;
 
@@ -672,10 +672,7 @@ impl RestClient {
             }
         };
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| transport_error(operation, &self.url, &e, self.timeout))?;
+        let body = crate::soap::bounded_text(response, operation, &self.url, self.timeout).await?;
         Ok((status, body))
     }
 

@@ -281,10 +281,7 @@ impl SoapTransport {
             }
         }
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(method, &self.url, &e, timeout))?;
+        let text = bounded_text(response, method, &self.url, timeout).await?;
         if status.is_success() {
             return Response::parse(method, text);
         }
@@ -300,6 +297,48 @@ impl SoapTransport {
             }),
         }
     }
+}
+
+/// Largest response body read: a big inventory answers in tens of
+/// megabytes; a server sending more is broken or hostile, and must not be
+/// able to take all of this process's memory.
+pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// A response body as text, refused past [`MAX_RESPONSE_BYTES`] (by its
+/// `Content-Length` before reading, or as it streams).
+pub(crate) async fn bounded_text(
+    mut response: reqwest::Response,
+    method: &str,
+    url: &ServerUrl,
+    timeout: Duration,
+) -> Result<String> {
+    let too_large = || {
+        Error::malformed(
+            method,
+            format!(
+                "the response from {url} is larger than {} MiB",
+                MAX_RESPONSE_BYTES >> 20
+            ),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(method, url, &e, timeout))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A failed HTTP request as the most useful error: a TLS trust problem
