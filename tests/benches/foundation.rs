@@ -109,15 +109,55 @@ fn main() {
         println!("(set VSCTL_BIN to a release vsctl to time `vsctl validate`)");
         return;
     };
+    let vsctl = std::path::PathBuf::from(vsctl);
+    time_validate(
+        &runtime,
+        &sim,
+        &vsctl,
+        runs / 4,
+        "default VPX inventory: 4 hosts, 4 VMs",
+    );
+    // The same against a large inventory: how cost grows with its size.
+    let large = Simulator::start_with(vsctl_tests::SimulatorOptions {
+        args: [
+            "-cluster-hosts",
+            "49",
+            "-standalone-hosts",
+            "1",
+            "-vms",
+            "500",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    });
+    time_validate(
+        &runtime,
+        &large,
+        &vsctl,
+        runs / 8,
+        "large inventory: 50 hosts, 1,000 VMs",
+    );
+}
+
+/// Times whole-process `vsctl validate` on a cluster config adapted to
+/// `sim` and prints its row.
+fn time_validate(
+    runtime: &tokio::runtime::Runtime,
+    sim: &Simulator,
+    vsctl: &std::path::Path,
+    runs: usize,
+    inventory: &str,
+) {
     let file = runtime.block_on(async {
         let client = sim.client().await;
         let (template, disk) = make_template(&client, "DC0_H0_VM1", true, &["os:ubuntu"]).await;
         let file = sim.scratch_dir().join("cluster.yaml");
-        std::fs::write(&file, cluster_yaml(&sim, &template, disk)).expect("write config");
+        std::fs::write(&file, cluster_yaml(sim, &template, disk)).expect("write config");
         file
     });
     let command = |json: bool| {
-        let mut c = std::process::Command::new(&vsctl);
+        let mut c = std::process::Command::new(vsctl);
         c.args(["validate", "--skip-ip-check", "-f"]).arg(&file);
         if json {
             c.arg("--json");
@@ -134,17 +174,16 @@ fn main() {
         String::from_utf8_lossy(&report.stdout)
     );
     let json: serde_json::Value = serde_json::from_slice(&report.stdout).expect("JSON report");
-    let validate_runs = runs / 4;
-    let mut samples = Vec::with_capacity(validate_runs);
-    for _ in 0..validate_runs {
+    let mut samples = Vec::with_capacity(runs.max(1));
+    for _ in 0..runs.max(1) {
         let start = Instant::now();
         let out = command(false).output().expect("run vsctl validate");
         samples.push(start.elapsed());
         assert!(out.status.success());
     }
     report_row(
-        "vsctl validate -f cluster.yaml --skip-ip-check (whole process; template with tags)",
-        validate_runs,
+        &format!("vsctl validate -f cluster.yaml --skip-ip-check (whole process; {inventory})"),
+        runs.max(1),
         &stats(samples),
         &format!(
             "{} checks, {} requests after login ({} in all)",
