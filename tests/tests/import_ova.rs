@@ -331,33 +331,34 @@ async fn a_manifest_listing_a_missing_file_fails_and_leaves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_reset_mid_upload_fails_and_leaves_nothing() {
+async fn a_connection_reset_at_10_50_and_99_percent_of_a_disk_fails_and_leaves_nothing() {
     let sim = Simulator::start();
     let dir = tempfile::tempdir().unwrap();
     let ova = ova_with(dir.path(), 8 * MIB, Layout::Standard, OvaFault::None);
-    // SOAP requests are a few KiB; the connection carrying a disk passes
-    // 2 MiB mid-upload and is reset.
-    let proxy = FaultProxy::start(
-        sim.socket_addr(),
-        ProxyFault::ResetAfterUpstreamBytes(2 * MIB),
-    )
-    .await;
-    let client = sim.client_via(proxy.addr()).await;
-    let failure = expect_cleaned_up_failure(
-        &sim,
-        &client,
-        &template_request(&ova, "br-reset"),
-        "br-reset",
-    )
-    .await;
-    assert!(
-        proxy.faults_triggered() >= 1,
-        "the proxy reset a connection"
-    );
-    assert!(
-        matches!(failure.error, ImportError::Upload(_)),
-        "an upload error: {failure}"
-    );
+    let disk = ova.disk_files[0].size;
+    for percent in [10, 50, 99] {
+        // SOAP requests are a few KiB: the connection carrying the first
+        // disk passes this many bytes mid-upload and is reset.
+        let at = disk * percent / 100;
+        let proxy =
+            FaultProxy::start(sim.socket_addr(), ProxyFault::ResetAfterUpstreamBytes(at)).await;
+        let client = sim.client_via(proxy.addr()).await;
+        let name = format!("br-reset-{percent}");
+        let failure =
+            expect_cleaned_up_failure(&sim, &client, &template_request(&ova, &name), &name).await;
+        assert!(
+            proxy.faults_triggered() >= 1,
+            "{percent}%: the proxy reset a connection"
+        );
+        assert!(
+            matches!(failure.error, ImportError::Upload(_)),
+            "{percent}%: an upload error: {failure}"
+        );
+        assert!(
+            failure.to_string().contains(&ova.disk_files[0].name),
+            "{failure}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
