@@ -261,6 +261,13 @@ fn the_password_never_reaches_output_or_logs() {
         })
         .filter(|(k, _)| k != "GOVC_PASSWORD" && k != "GOVC_USERNAME")
         .collect();
+    // A machine whose template does not exist: apply fails, status reads.
+    let machines_file = sim.scratch_dir().join("machines.yaml");
+    std::fs::write(
+        &machines_file,
+        "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1\nkind: VSphereMachine\nmetadata: {name: m}\nspec:\n  template: missing\n  network: {devices: [{networkName: VM Network, dhcp4: true}]}\n",
+    )
+    .unwrap();
     let wrong_pin = vsctl_tests::CertPair::generate()
         .fingerprints()
         .sha1
@@ -276,6 +283,42 @@ fn the_password_never_reaches_output_or_logs() {
         ),
         (
             vec!["about.cert", "-vv", "-k", "--json"],
+            &with_url_password,
+        ),
+        // The newer commands, failing and succeeding, at the highest verbosity.
+        (
+            vec!["import-ova", "-vv", "--json", "/nonexistent.ova"],
+            &with_url_password,
+        ),
+        (
+            vec![
+                "import-ova",
+                "-vv",
+                "--pool",
+                "/DC0/host/DC0_C0/Resources",
+                "/nonexistent.ova",
+            ],
+            &with_url_password,
+        ),
+        (
+            vec![
+                "machine",
+                "status",
+                "-vv",
+                "--json",
+                "-f",
+                machines_file.to_str().unwrap(),
+            ],
+            &with_url_password,
+        ),
+        (
+            vec![
+                "machine",
+                "apply",
+                "-vv",
+                "-f",
+                machines_file.to_str().unwrap(),
+            ],
             &with_url_password,
         ),
     ];
