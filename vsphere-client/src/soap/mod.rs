@@ -108,8 +108,22 @@ pub struct Response {
 }
 
 impl Response {
-    /// Parses a response body; a SOAP fault becomes [`Error::Fault`].
-    pub(crate) fn parse(method: &str, source: String) -> Result<Response> {
+    /// Parses a response body; a SOAP fault becomes [`Error::Fault`], and
+    /// anything that is not a SOAP envelope with a non-empty body becomes
+    /// [`Error::Malformed`]. `method` names the call in errors. Public so
+    /// that the parser can be fuzzed and tested on captured responses.
+    ///
+    /// ```
+    /// use vsphere_client::{soap::Response, FaultKind};
+    /// let ok = r#"<Envelope><Body><LogoutResponse/></Body></Envelope>"#;
+    /// assert!(Response::parse("Logout", ok.to_string())?.returnval().is_none());
+    ///
+    /// let fault = r#"<Envelope><Body><Fault><faultcode>ServerFaultCode</faultcode><faultstring>gone</faultstring><detail><NotAuthenticatedFault/></detail></Fault></Body></Envelope>"#;
+    /// let err = Response::parse("Logout", fault.to_string()).unwrap_err();
+    /// assert_eq!(err.fault().map(|f| &f.kind), Some(&FaultKind::NotAuthenticated));
+    /// # Ok::<(), vsphere_client::Error>(())
+    /// ```
+    pub fn parse(method: &str, source: String) -> Result<Response> {
         let envelope = xml::parse(&source).map_err(|e| Error::malformed(method, e))?;
         let body = envelope
             .child("Body")
