@@ -114,25 +114,10 @@ fn about_cert_json_and_show() {
     assert_eq!(squash(&text(&out.stdout)), squash(&sim.cert().cert_pem));
 }
 
-fn pinned_env(sim: &Simulator) -> Vec<(String, String)> {
-    let mut env = sim.env();
-    let known_hosts = sim.scratch_dir().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
-    )
-    .expect("write known_hosts");
-    env.push((
-        "GOVC_TLS_KNOWN_HOSTS".into(),
-        known_hosts.display().to_string(),
-    ));
-    env
-}
-
 #[test]
 fn ls_and_find_print_inventory_paths() {
     let sim = Simulator::start();
-    let env = pinned_env(&sim);
+    let env = sim.pinned_env();
     let out = vsctl(&["ls"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -184,7 +169,7 @@ fn ls_and_find_print_inventory_paths() {
 #[test]
 fn errors_are_one_clear_line_with_an_exit_code() {
     let sim = Simulator::start();
-    let env = pinned_env(&sim);
+    let env = sim.pinned_env();
 
     let out = vsctl(&["ls", "/nope"], &env);
     assert_eq!(out.status.code(), Some(1));
@@ -249,7 +234,7 @@ fn errors_are_one_clear_line_with_an_exit_code() {
 #[test]
 fn the_password_never_reaches_output_or_logs() {
     let sim = Simulator::start();
-    let env = pinned_env(&sim);
+    let env = sim.pinned_env();
     let with_url_password: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| match k.as_str() {
@@ -338,7 +323,8 @@ fn the_password_never_reaches_output_or_logs() {
 #[test]
 fn password_file_is_read() {
     let sim = Simulator::start();
-    let env: Vec<(String, String)> = pinned_env(&sim)
+    let env: Vec<(String, String)> = sim
+        .pinned_env()
         .into_iter()
         .filter(|(k, _)| k != "GOVC_PASSWORD")
         .collect();

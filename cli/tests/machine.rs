@@ -99,17 +99,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machine_apply_status_delete_with_the_server_from_the_specs() {
     let sim = Simulator::start();
-    let mut env = sim.env();
-    let known_hosts = sim.scratch_dir().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
-    )
-    .unwrap();
-    env.push((
-        "GOVC_TLS_KNOWN_HOSTS".into(),
-        known_hosts.display().to_string(),
-    ));
+    let env = sim.pinned_env();
     let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let template = template(&sim, &env).await;
     let file = sim.scratch_dir().join("machines.yaml");
@@ -209,17 +199,7 @@ async fn ctrl_c_during_an_apply_reports_the_machines_in_flight_and_leaves_none_h
     use vsphere_client::mo::VirtualMachine;
 
     let sim = Simulator::start();
-    let mut env = sim.env();
-    let known_hosts = sim.scratch_dir().join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("{} {}\n", sim.host_port(), sim.cert().fingerprints().sha1),
-    )
-    .unwrap();
-    env.push((
-        "GOVC_TLS_KNOWN_HOSTS".into(),
-        known_hosts.display().to_string(),
-    ));
+    let env = sim.pinned_env();
     let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let template = template(&sim, &env).await;
     // Six machines and no DHCP: each waits for an address until interrupted.

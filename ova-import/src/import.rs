@@ -631,10 +631,6 @@ async fn read_small(
     Ok(bytes)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// An I/O error from a member reader, as the archive error inside it.
 fn archive_error(e: std::io::Error, source_name: &str, member: &str) -> ImportError {
     match e.into_inner().map(|inner| inner.downcast::<ArchiveError>()) {
@@ -759,16 +755,11 @@ async fn prepare(
         .or_else(|| request.options.name.clone())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| envelope.default_name().to_string());
-    if let Ok(children) = finder.list(Some(&folder_path)) {
-        if children
-            .iter()
-            .any(|c| c.name == name && c.obj.kind == "VirtualMachine")
-        {
-            return Err(ImportError::DuplicateName {
-                name,
-                folder: folder_path,
-            });
-        }
+    if !vms_named(&finder, &folder_path, &name).is_empty() {
+        return Err(ImportError::DuplicateName {
+            name,
+            folder: folder_path,
+        });
     }
 
     let network_mapping = map_networks(&finder, request, &envelope, warnings)?;
@@ -1206,16 +1197,7 @@ async fn verify_late_manifest(
         let streamed = report.as_ref().and_then(|r| r.sha256.clone());
         match streamed {
             // The digest of the bytes that were uploaded, computed as they went.
-            Some(sha256) if entry.algorithm == DigestAlgorithm::Sha256 => {
-                if sha256 != entry.digest {
-                    return Err(ImportError::Digest(crate::verify::DigestMismatch {
-                        file: earlier.name.clone(),
-                        algorithm: entry.algorithm,
-                        expected: hex(&entry.digest),
-                        actual: hex(&sha256),
-                    }));
-                }
-            }
+            Some(sha256) if entry.algorithm == DigestAlgorithm::Sha256 => entry.check(&sha256)?,
             // Another algorithm: the only way is to read the file again.
             _ => {
                 let mut reader = request
@@ -1357,13 +1339,7 @@ async fn first_of_its_name(
     let finder = Finder::load(client, None)
         .await
         .map_err(ImportError::vsphere("check the name"))?;
-    let namesakes: Vec<ManagedObjectReference> = finder
-        .list(Some(&folder.path))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.name == name && c.obj.kind == "VirtualMachine")
-        .map(|c| c.obj)
-        .collect();
+    let namesakes = vms_named(&finder, &folder.path, name);
     let created_order = |obj: &ManagedObjectReference| {
         obj.value
             .rsplit('-')
@@ -1562,15 +1538,19 @@ async fn find_vm_in_folder(
     name: &str,
 ) -> vsphere_client::Result<Option<ManagedObjectReference>> {
     let finder = Finder::load(client, None).await?;
-    let children = match finder.list(Some(&folder.path)) {
-        Ok(children) => children,
-        // The folder itself is gone: so is anything that was in it.
-        Err(_) => return Ok(None),
-    };
-    Ok(children
+    Ok(vms_named(&finder, &folder.path, name).into_iter().next())
+}
+
+/// The VMs named `name` directly in the folder at `folder_path` (none when
+/// the folder itself does not exist).
+fn vms_named(finder: &Finder, folder_path: &str, name: &str) -> Vec<ManagedObjectReference> {
+    finder
+        .list(Some(folder_path))
+        .unwrap_or_default()
         .into_iter()
-        .find(|c| c.name == name && c.obj.kind == "VirtualMachine")
-        .map(|c| c.obj))
+        .filter(|c| c.name == name && c.obj.kind == "VirtualMachine")
+        .map(|c| c.obj)
+        .collect()
 }
 
 /// How often a destroy is tried while vCenter is still busy with the VM

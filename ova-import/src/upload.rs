@@ -79,16 +79,16 @@ impl UploadTarget {
 /// `https://*/nfc/...` → `https://<server host:port>/nfc/...`.
 fn replace_star_host(url: &str, server: &ServerUrl) -> String {
     for scheme in ["https://", "http://"] {
-        if let Some(rest) = url.strip_prefix(scheme) {
-            if let Some(path) = rest.strip_prefix("*/").or_else(|| rest.strip_prefix("*:")) {
-                let path = match rest.strip_prefix("*:") {
-                    // `*:443/...`: keep the server's port, not the lease's.
-                    Some(p) => p.split_once('/').map(|(_, p)| p).unwrap_or_default(),
-                    None => path,
-                };
-                return format!("{scheme}{}/{path}", server.host_port());
-            }
-        }
+        let Some(rest) = url.strip_prefix(scheme) else {
+            continue;
+        };
+        let path = match rest.strip_prefix('*') {
+            Some(after) if after.starts_with('/') => &after[1..],
+            // `*:443/...`: keep the server's port, not the lease's.
+            Some(after) if after.starts_with(':') => after.split_once('/').map_or("", |(_, p)| p),
+            _ => continue,
+        };
+        return format!("{scheme}{}/{path}", server.host_port());
     }
     url.to_string()
 }

@@ -125,15 +125,33 @@ impl DigestCheck {
     /// there is one.
     pub fn finish(self) -> Result<Vec<u8>, DigestMismatch> {
         let actual = self.hasher.finish();
-        match self.expected {
-            Some(expected) if actual != expected.digest => Err(DigestMismatch {
-                file: expected.file,
-                algorithm: expected.algorithm,
-                expected: hex(&expected.digest),
-                actual: hex(&actual),
-            }),
-            _ => Ok(actual),
+        if let Some(expected) = &self.expected {
+            expected.check(&actual)?;
         }
+        Ok(actual)
+    }
+}
+
+impl ManifestEntry {
+    /// Compares a digest computed elsewhere (while the file streamed) with
+    /// this entry's.
+    ///
+    /// ```
+    /// use ova_import::{DigestAlgorithm, ManifestEntry};
+    /// let entry = ManifestEntry { algorithm: DigestAlgorithm::Sha1, file: "d.vmdk".into(), digest: vec![1; 20] };
+    /// assert!(entry.check(&[1; 20]).is_ok());
+    /// assert_eq!(entry.check(&[2; 20]).unwrap_err().file, "d.vmdk");
+    /// ```
+    pub fn check(&self, actual: &[u8]) -> Result<(), DigestMismatch> {
+        if actual == self.digest.as_slice() {
+            return Ok(());
+        }
+        Err(DigestMismatch {
+            file: self.file.clone(),
+            algorithm: self.algorithm,
+            expected: hex(&self.digest),
+            actual: hex(actual),
+        })
     }
 }
 

@@ -229,6 +229,23 @@ impl Simulator {
             .expect("connect to the simulator")
     }
 
+    /// [`Simulator::env`] plus a govc known-hosts file pinning the
+    /// simulator (`GOVC_TLS_KNOWN_HOSTS`), as a pinned govc user has it.
+    pub fn pinned_env(&self) -> Vec<(String, String)> {
+        let mut env = self.env();
+        let known_hosts = self.scratch_dir().join("known_hosts");
+        std::fs::write(
+            &known_hosts,
+            format!("{} {}\n", self.host_port(), self.cert.fingerprints().sha1),
+        )
+        .expect("write known_hosts");
+        env.push((
+            "GOVC_TLS_KNOWN_HOSTS".into(),
+            known_hosts.display().to_string(),
+        ));
+        env
+    }
+
     /// The simulator's loopback address (a target for a fault proxy).
     pub fn socket_addr(&self) -> std::net::SocketAddr {
         self.host_port()

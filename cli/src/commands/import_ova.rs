@@ -25,13 +25,7 @@ pub async fn run(args: &ImportOvaArgs) -> Result<Output, CliError> {
     let request = import_request(args)?;
     let client = connect(&args.session).await?;
     let observer = Observer::new(std::io::stderr().is_terminal() && !args.session.server.json);
-    let interrupted = async {
-        // If the handler cannot be installed, never report an interrupt.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = import_ova(&client, &request, &observer, interrupted).await;
+    let result = import_ova(&client, &request, &observer, super::interrupted()).await;
     observer.finish();
     let _ = client.logout().await;
     match result {

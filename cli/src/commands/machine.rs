@@ -75,10 +75,7 @@ pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
     };
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     let interrupt = async {
-        // If the handler cannot be installed, never report an interrupt.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        super::interrupted().await;
         interrupted.store(true, std::sync::atomic::Ordering::Relaxed);
     };
     let results = bulk::run_until(
