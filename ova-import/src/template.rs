@@ -140,14 +140,21 @@ pub async fn ensure_folder(
                 newly_created = true;
                 obj
             }
-            // Another import created it since the inventory was read.
-            Err(e) => match e.fault().map(|f| &f.kind) {
-                Some(FaultKind::DuplicateName {
-                    object: Some(existing),
-                    ..
-                }) => existing.clone(),
-                _ => return Err(e),
-            },
+            // Another import created it since the inventory was read. The
+            // fault's `object` cannot say which one it is (the simulator
+            // names the parent there), so it is looked up afresh.
+            Err(e)
+                if matches!(
+                    e.fault().map(|f| &f.kind),
+                    Some(FaultKind::DuplicateName { .. })
+                ) =>
+            {
+                Finder::load(client, None)
+                    .await?
+                    .find_one(InventoryKind::Folder, &child_path)?
+                    .obj
+            }
+            Err(e) => return Err(e),
         };
         current = InventoryElement {
             obj,
