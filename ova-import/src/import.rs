@@ -25,6 +25,7 @@ use crate::source::{OvaSource, SourceError, SourceReader};
 use crate::template::{self, AppliedConventions, TemplateConventions};
 use crate::upload::{upload_file, UploadError, UploadTarget};
 use crate::verify::{DigestCheck, DigestMismatch};
+use crate::vmdk::{self, VmdkError};
 
 /// Largest descriptor read into memory (real ones are a few KiB).
 const MAX_DESCRIPTOR_BYTES: u64 = 16 << 20;
@@ -222,6 +223,37 @@ pub enum ImportError {
         /// The file.
         file: String,
     },
+    /// The descriptor's References `ovf:size` for a file disagrees with
+    /// the size of that member in the archive.
+    #[error(
+        "{source_name}: {file}: References ovf:size declares {declared} bytes but the archive \
+         holds {actual}; the descriptor does not describe this archive (a corrupt or repacked \
+         OVA): rebuild it, or correct ovf:size and the manifest"
+    )]
+    SizeMismatch {
+        /// The OVA.
+        source_name: String,
+        /// The member.
+        file: String,
+        /// The descriptor's `ovf:size`.
+        declared: u64,
+        /// The member's size in its tar header.
+        actual: u64,
+    },
+    /// A disk, which is streamed to vCenter as `streamVmdk`, is not a
+    /// streamOptimized VMDK.
+    #[error(
+        "{source_name}: {file} is not a streamOptimized VMDK: {reason}; an OVA's disks must be \
+         streamOptimized VMDKs: rebuild the OVA"
+    )]
+    NotVmdk {
+        /// The OVA.
+        source_name: String,
+        /// The member.
+        file: String,
+        /// What is wrong with it.
+        reason: VmdkError,
+    },
     /// A file is not covered by the manifest.
     #[error("{file} is not listed in the manifest {manifest}; use --skip-manifest to import without verification")]
     NotInManifest {
@@ -283,6 +315,8 @@ impl ImportError {
             | ImportError::Upload(UploadError::Size { file, .. })
             | ImportError::Upload(UploadError::Stopped { file, .. })
             | ImportError::MissingFile { file, .. }
+            | ImportError::SizeMismatch { file, .. }
+            | ImportError::NotVmdk { file, .. }
             | ImportError::NotInManifest { file, .. } => Some(file.clone()),
             ImportError::Upload(UploadError::Digest(m)) => Some(m.file.clone()),
             _ => None,
@@ -785,6 +819,12 @@ async fn prepare(
             messages: spec.errors.clone(),
         });
     }
+    // The members read so far are checked before anything is created.
+    for member in passed.iter().chain(&pending) {
+        if let Some(item) = spec.file_items.iter().find(|i| i.path == member.name) {
+            check_member(&envelope, member, !item.create, &source_name)?;
+        }
+    }
     Ok(Prepared {
         tar,
         pending,
@@ -800,6 +840,36 @@ async fn prepare(
         http,
         source_length,
     })
+}
+
+/// Checks what the tar header says of a member the import uploads, before
+/// any of its bytes is read: the descriptor's References `ovf:size`, when
+/// given, must be its size, and a disk (`disk`: streamed as `streamVmdk`)
+/// must be long enough to be a streamOptimized VMDK.
+fn check_member(
+    envelope: &Envelope,
+    member: &Member,
+    disk: bool,
+    source_name: &str,
+) -> Result<(), ImportError> {
+    if let Some(declared) = envelope.file(&member.name).and_then(|f| f.size) {
+        if declared != member.size {
+            return Err(ImportError::SizeMismatch {
+                source_name: source_name.to_string(),
+                file: member.name.clone(),
+                declared,
+                actual: member.size,
+            });
+        }
+    }
+    if disk {
+        vmdk::check_size(member.size).map_err(|reason| ImportError::NotVmdk {
+            source_name: source_name.to_string(),
+            file: member.name.clone(),
+            reason,
+        })?;
+    }
+    Ok(())
 }
 
 /// Parses a manifest and checks the descriptor against it.
@@ -942,7 +1012,9 @@ async fn transfer(
         total = total.max(prepared.source_length.unwrap_or(0));
     }
     let progress = TransferProgress::new(total);
+    let source_name = request.source.display_name();
     let shared = Uploads {
+        source_name: &source_name,
         targets: &targets,
         progress: &progress,
         observer,
@@ -1017,6 +1089,8 @@ impl InFlight {
 
 /// What every upload of one import shares.
 struct Uploads<'a> {
+    /// The OVA, for messages.
+    source_name: &'a str,
     targets: &'a HashMap<String, Target>,
     progress: &'a TransferProgress,
     observer: &'a dyn ImportObserver,
@@ -1078,6 +1152,7 @@ async fn upload_all(
             ));
             continue;
         }
+        check_member(&prepared.envelope, &member, !target.create, &source_name)?;
         uploaded_members.push(member.clone());
         let report = upload_member(
             &mut prepared.tar.member_reader(),
@@ -1297,11 +1372,30 @@ async fn upload_member<R: AsyncRead + Unpin>(
         }
     };
     uploads.in_flight.set_file(&member.name);
+    // A disk's sparse extent header is checked before its first byte is sent.
+    let mut head = Vec::with_capacity(vmdk::HEADER_BYTES);
+    if !target.create {
+        (&mut *reader)
+            .take(vmdk::HEADER_BYTES as u64)
+            .read_to_end(&mut head)
+            .await
+            .map_err(|source| UploadError::Read {
+                file: member.name.clone(),
+                reason: source.to_string(),
+                source,
+            })?;
+        vmdk::check_header(&head).map_err(|reason| ImportError::NotVmdk {
+            source_name: uploads.source_name.to_string(),
+            file: member.name.clone(),
+            reason,
+        })?;
+    }
+    let mut reader = (&head[..]).chain(reader);
     let observer = uploads.observer;
     observer.file_started(&member.name, member.size);
     let on_chunk = |sent: u64| observer.file_progress(&member.name, sent);
     let uploaded = upload_file(
-        reader,
+        &mut reader,
         &member.name,
         member.size,
         &target.upload,
@@ -1622,5 +1716,79 @@ mod send_tests {
             &SilentObserver,
             std::future::pending(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod member_checks {
+    use super::*;
+
+    fn envelope(size: &str) -> Envelope {
+        let text = format!(
+            r#"<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+  <References><File ovf:id="f1" ovf:href="vm-disk1.vmdk"{size}/></References>
+  <DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="10" ovf:capacityAllocationUnits="byte * 2^30"/></DiskSection>
+  <VirtualSystem ovf:id="vm"><VirtualHardwareSection/></VirtualSystem></Envelope>"#
+        );
+        Envelope::parse(&text, "vm.ova: vm.ovf").unwrap()
+    }
+
+    fn member(name: &str, size: u64) -> Member {
+        Member {
+            name: name.into(),
+            size,
+            data_offset: 1536,
+        }
+    }
+
+    #[test]
+    fn a_references_size_must_be_the_members() {
+        let declared = envelope(r#" ovf:size="4096""#);
+        let disk = member("vm-disk1.vmdk", 4096);
+        assert!(check_member(&declared, &disk, true, "vm.ova").is_ok());
+        for actual in [4095, 4097, 10 << 30] {
+            let err = check_member(&declared, &member("vm-disk1.vmdk", actual), true, "vm.ova")
+                .unwrap_err();
+            assert!(
+                matches!(&err, ImportError::SizeMismatch { declared: 4096, actual: a, .. } if *a == actual),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.starts_with("vm.ova: vm-disk1.vmdk: References ovf:size declares 4096 bytes"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("holds {actual}")), "{text}");
+            assert_eq!(err.file().as_deref(), Some("vm-disk1.vmdk"));
+        }
+        // Without ovf:size there is nothing to compare; a member the
+        // References do not name is not compared either.
+        assert!(check_member(&envelope(""), &disk, true, "vm.ova").is_ok());
+        assert!(check_member(&declared, &member("other.vmdk", 9000), true, "vm.ova").is_ok());
+    }
+
+    #[test]
+    fn a_disk_too_short_for_a_vmdk_is_refused_by_its_size() {
+        let undeclared = envelope("");
+        let err =
+            check_member(&undeclared, &member("vm-disk1.vmdk", 1024), true, "vm.ova").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ImportError::NotVmdk {
+                    reason: VmdkError::TooShort { size: 1024 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with(
+                "vm.ova: vm-disk1.vmdk is not a streamOptimized VMDK: it is 1024 bytes"
+            ),
+            "{err}"
+        );
+        // A file the import creates (not streamed as a disk) may be short.
+        assert!(check_member(&undeclared, &member("vm.nvram", 1024), false, "vm.ova").is_ok());
     }
 }

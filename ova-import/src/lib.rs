@@ -20,6 +20,7 @@ pub mod source;
 pub mod template;
 pub mod upload;
 pub mod verify;
+pub mod vmdk;
 
 pub use manifest::{DigestAlgorithm, Manifest, ManifestEntry, ManifestError};
 pub use options::ImportOptions;

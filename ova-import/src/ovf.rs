@@ -740,6 +740,19 @@ impl Envelope {
                 "the file is UTF-16 (it starts with a UTF-16 byte-order mark)".into(),
             ));
         }
+        // A document starts with `<`, whitespace or a byte-order mark, never
+        // NUL (which XML forbids anywhere): a NUL next to the first character
+        // is the other half of a UTF-16 (or UTF-32) code unit. As UTF-8 the
+        // bytes would pass and fail later as a confusing XML error.
+        if let [a, b, ..] = bytes {
+            if (*a == 0) != (*b == 0) {
+                return Err(encoding(
+                    "the file looks UTF-16 encoded without a byte-order mark \
+                     (NUL bytes between its characters)"
+                        .into(),
+                ));
+            }
+        }
         match std::str::from_utf8(bytes) {
             Ok(text) => Envelope::parse(text, source),
             Err(err) => {
@@ -2522,6 +2535,23 @@ mod tests {
             .collect();
         let err = Envelope::parse_bytes(&utf16, "x.ovf").unwrap_err();
         assert!(err.to_string().contains("UTF-16"), "{err}");
+
+        // UTF-16 without a byte-order mark, either byte order, a declaration
+        // or not: valid UTF-8 bytes, but no XML.
+        let text = r#"<?xml version="1.0" encoding="UTF-16"?><Envelope/>"#;
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = " <Envelope/>"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        for bytes in [le, be] {
+            let err = Envelope::parse_bytes(&bytes, "x.ovf").unwrap_err();
+            assert!(
+                matches!(&err, OvfError::Encoding { detail, .. } if detail.contains("UTF-16")),
+                "{err}"
+            );
+            assert!(err.to_string().contains("must be UTF-8"), "{err}");
+        }
 
         let mut with_bom = b"\xef\xbb\xbf".to_vec();
         with_bom.extend_from_slice(bottlerocket(NVME).as_bytes());

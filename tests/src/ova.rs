@@ -773,6 +773,167 @@ fn write_tar(path: &Path, members: &[(String, Source)]) {
         .unwrap_or_else(|e| panic!("cannot finish {}: {e}", path.display()));
 }
 
+/// One tar member as [`write_raw_tar`] writes it: the name field is taken
+/// byte for byte, so a test can write names the `tar` crate (and `tar`
+/// itself) refuse, such as `../evil.ovf` or `/etc/evil.vmdk`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMember {
+    /// The header's name field (at most 100 bytes, not checked for safety).
+    pub name: Vec<u8>,
+    /// The header's typeflag: `b'0'` for a regular file, `b'x'` for a pax
+    /// extended header that applies to the next member.
+    pub typeflag: u8,
+    /// The member's data.
+    pub data: Vec<u8>,
+}
+
+impl RawMember {
+    /// A regular file.
+    pub fn file(name: impl Into<Vec<u8>>, data: impl Into<Vec<u8>>) -> RawMember {
+        RawMember {
+            name: name.into(),
+            typeflag: b'0',
+            data: data.into(),
+        }
+    }
+
+    /// A pax extended header (`typeflag` `x`) holding `records` (e.g.
+    /// `("path", "../evil.vmdk")`), each encoded as `<len> <key>=<value>\n`.
+    /// It applies to the member after it.
+    pub fn pax(records: &[(&str, &str)]) -> RawMember {
+        let mut data = Vec::new();
+        for (key, value) in records {
+            let body = format!(" {key}={value}\n");
+            // The length counts its own digits.
+            let mut len = body.len() + 1;
+            while format!("{len}").len() + body.len() != len {
+                len += 1;
+            }
+            data.extend_from_slice(format!("{len}{body}").as_bytes());
+        }
+        RawMember {
+            name: b"PaxHeaders/member".to_vec(),
+            typeflag: b'x',
+            data,
+        }
+    }
+
+    /// The name as text (invalid UTF-8 replaced), for messages and lookups.
+    pub fn name_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
+    }
+}
+
+/// Size of a tar block: headers are one, data is padded to whole ones.
+const TAR_BLOCK: usize = 512;
+
+/// One ustar header block for `member`, with a correct checksum.
+fn raw_header(member: &RawMember) -> [u8; TAR_BLOCK] {
+    assert!(
+        member.name.len() <= 100,
+        "RawMember name {:?} is over the 100 bytes of the ustar name field",
+        member.name_lossy()
+    );
+    let mut header = [0u8; TAR_BLOCK];
+    header[..member.name.len()].copy_from_slice(&member.name);
+    header[100..108].copy_from_slice(b"0000644\0"); // mode
+    header[108..116].copy_from_slice(b"0000000\0"); // uid
+    header[116..124].copy_from_slice(b"0000000\0"); // gid
+    header[124..136].copy_from_slice(format!("{:011o}\0", member.data.len()).as_bytes());
+    header[136..148].copy_from_slice(format!("{:011o}\0", 1_700_000_000u64).as_bytes());
+    header[156] = member.typeflag;
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    // The checksum is taken with its own field as spaces.
+    header[148..156].fill(b' ');
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    header
+}
+
+/// Writes `members` to `path` as a ustar archive: a header with a correct
+/// checksum per member, its data padded to whole 512-byte blocks, and the
+/// two-block end-of-archive marker. Names are written as given, unchecked.
+///
+/// Panics with a message saying what failed (this is a test helper).
+pub fn write_raw_tar(path: &Path, members: &[RawMember]) {
+    let file =
+        File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    for member in members {
+        let padding = member.data.len().next_multiple_of(TAR_BLOCK) - member.data.len();
+        out.write_all(&raw_header(member))
+            .and_then(|()| out.write_all(&member.data))
+            .and_then(|()| out.write_all(&vec![0u8; padding]))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot write member {} to {}: {e}",
+                    member.name_lossy(),
+                    path.display()
+                )
+            });
+    }
+    out.write_all(&[0u8; 2 * TAR_BLOCK])
+        .and_then(|()| out.flush())
+        .unwrap_or_else(|e| panic!("cannot finish {}: {e}", path.display()));
+}
+
+/// The members of the tar archive at `path` (e.g. a [`build_ova`] result),
+/// in archive order with their data, ready to be tampered with and written
+/// again by [`write_raw_tar`].
+///
+/// Panics with a message saying what failed (this is a test helper).
+pub fn read_raw_tar(path: &Path) -> Vec<RawMember> {
+    let fail = |e: std::io::Error| -> ! { panic!("cannot read {} as tar: {e}", path.display()) };
+    let file = File::open(path).unwrap_or_else(|e| fail(e));
+    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut members = Vec::new();
+    for entry in archive.entries().unwrap_or_else(|e| fail(e)) {
+        let mut entry = entry.unwrap_or_else(|e| fail(e));
+        let name = entry.path_bytes().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap_or_else(|e| fail(e));
+        members.push(RawMember::file(name, data));
+    }
+    members
+}
+
+/// Rewrites the manifest member (the one named `*.mf`) of `members` so it
+/// matches them again after tampering: each line's digest is recomputed
+/// over the member of that name with the line's own algorithm, and lines
+/// for names no longer in `members` are dropped. Without a manifest member
+/// nothing changes.
+///
+/// A hostile OVA built this way is refused for what was done to it, not
+/// for a digest mismatch.
+pub fn refresh_manifest(members: &mut [RawMember]) {
+    let Some(mf) = members.iter().position(|m| m.name.ends_with(b".mf")) else {
+        return;
+    };
+    let old = String::from_utf8_lossy(&members[mf].data).into_owned();
+    let mut text = String::new();
+    for line in old.lines() {
+        let parsed = line
+            .split_once('(')
+            .and_then(|(label, rest)| rest.split_once(")= ").map(|(name, _)| (label, name)));
+        let Some((label, name)) = parsed else {
+            panic!("refresh_manifest: cannot parse manifest line {line:?}")
+        };
+        let kind = match label {
+            "SHA1" => ManifestKind::Sha1,
+            "SHA256" => ManifestKind::Sha256,
+            "SHA512" => ManifestKind::Sha512,
+            "SHA2-256" => ManifestKind::Sha2_256Spelling,
+            other => panic!("refresh_manifest: unknown algorithm {other:?} in {line:?}"),
+        };
+        if let Some(member) = members.iter().find(|m| m.name == name.as_bytes()) {
+            let hex = hex_digest(kind, &member.data);
+            text.push_str(&format!("{label}({name})= {hex}\n"));
+        }
+    }
+    members[mf].data = text.into_bytes();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,17 +941,9 @@ mod tests {
 
     /// Members of an archive in order, with their bytes.
     fn read_members(path: &Path) -> Vec<(String, Vec<u8>)> {
-        let mut archive = tar::Archive::new(File::open(path).expect("open ova"));
-        archive
-            .entries()
-            .expect("entries")
-            .map(|entry| {
-                let mut entry = entry.expect("entry");
-                let name = entry.path().expect("path").to_string_lossy().into_owned();
-                let mut data = Vec::new();
-                entry.read_to_end(&mut data).expect("read entry");
-                (name, data)
-            })
+        read_raw_tar(path)
+            .into_iter()
+            .map(|member| (member.name_lossy(), member.data))
             .collect()
     }
 
@@ -1048,6 +1201,56 @@ mod tests {
         spec.manifest = ManifestKind::None;
         spec.fault = OvaFault::ManifestListsMissingFile;
         build_ova(&spec, dir.path());
+    }
+
+    #[test]
+    fn raw_tar_keeps_hostile_names_with_valid_checksums() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("raw.tar");
+        write_raw_tar(
+            &path,
+            &[
+                RawMember::file("../evil.ovf", "<Envelope/>"),
+                RawMember::pax(&[("path", "a/../../b.vmdk")]),
+                RawMember::file("plain.vmdk", vec![7u8; 600]),
+            ],
+        );
+        // The tar crate checks every header's checksum as it reads.
+        let members = read_raw_tar(&path);
+        let names: Vec<String> = members.iter().map(RawMember::name_lossy).collect();
+        assert_eq!(names, ["../evil.ovf", "a/../../b.vmdk"]);
+        assert_eq!(members[1].data, vec![7u8; 600]);
+        // Header and padded data per member, then the end-of-archive marker.
+        assert_eq!(
+            file_len(&path),
+            (512 + 512) + (512 + 512) + (512 + 1024) + 1024
+        );
+        assert_eq!(
+            RawMember::pax(&[("path", "a/../../b.vmdk")]).data,
+            b"23 path=a/../../b.vmdk\n"
+        );
+    }
+
+    #[test]
+    fn refresh_manifest_recomputes_and_drops_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spec = small("refresh");
+        spec.manifest = ManifestKind::Sha512;
+        let built = build_ova(&spec, dir.path());
+        let mut members = read_raw_tar(&built.path);
+        members[0].data.extend_from_slice(b"<!-- tampered -->");
+        members.retain(|m| m.name != b"refresh-disk2.vmdk");
+        refresh_manifest(&mut members);
+        let entries = parse_manifest(&String::from_utf8(members[1].data.clone()).expect("utf-8"));
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries["refresh.ovf"],
+            (
+                "SHA512".to_string(),
+                hex_digest(ManifestKind::Sha512, &members[0].data)
+            )
+        );
+        assert!(!entries.contains_key("refresh-disk2.vmdk"));
     }
 
     #[test]
