@@ -12,12 +12,28 @@ use crate::model::{machines, validate, BootstrapData, Document, Machine, ModelEr
 use crate::reconcile::{self, ApplyOptions, Context, Deleted, MachineError, MachineStatus};
 
 /// One machine and its bootstrap data.
-#[derive(Clone, Debug)]
+///
+/// Its Debug output gives the bootstrap data's format and size, not its
+/// bytes: CAPI's bootstrap data carries cluster join tokens and keys.
+#[derive(Clone)]
 pub struct Job {
     /// The machine.
     pub machine: Machine,
     /// Its user data, when it has any.
     pub bootstrap: Option<BootstrapData>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bootstrap = self
+            .bootstrap
+            .as_ref()
+            .map(|b| format!("{} bytes of {}", b.value.len(), b.format.as_str()));
+        f.debug_struct("Job")
+            .field("machine", &self.machine)
+            .field("bootstrap", &bootstrap)
+            .finish()
+    }
 }
 
 /// What to do with every machine.

@@ -17,13 +17,18 @@ pub type SourceReader = Pin<Box<dyn AsyncRead + Send + Sync>>;
 
 /// An OVA's location.
 ///
+/// Its Debug output names a URL as [`OvaSource::display_name`] does,
+/// without credentials or query: `url::Url`'s own Debug prints the password.
+///
 /// ```
 /// use ova_import::source::OvaSource;
 /// assert!(matches!(OvaSource::parse("br.ova").unwrap(), OvaSource::File(_)));
 /// assert!(matches!(OvaSource::parse("https://example.com/br.ova").unwrap(), OvaSource::Url(_)));
 /// assert!(OvaSource::parse("ftp://example.com/br.ova").is_err());
+/// let s = OvaSource::parse("https://u:secret@example.com/br.ova").unwrap();
+/// assert_eq!(format!("{s:?}"), r#"Url("https://example.com/br.ova")"#);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum OvaSource {
     /// A local file.
     File(PathBuf),
@@ -31,10 +36,20 @@ pub enum OvaSource {
     Url(Url),
 }
 
+impl std::fmt::Debug for OvaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OvaSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            OvaSource::Url(_) => f.debug_tuple("Url").field(&self.display_name()).finish(),
+        }
+    }
+}
+
 /// An OVA source that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The argument is neither a path nor an http(s) URL.
+    /// The argument is neither a path nor an http(s) URL (as given, with
+    /// any password and query left out).
     #[error("{0}: only local files and http:// or https:// URLs can be imported")]
     Unsupported(String),
     /// The file could not be opened or read.
@@ -68,13 +83,13 @@ impl OvaSource {
     pub fn parse(input: &str) -> Result<OvaSource, SourceError> {
         let lower = input.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
-            return Url::parse(input)
-                .map(OvaSource::Url)
-                .map_err(|e| SourceError::Unsupported(format!("{input} ({e})")));
+            return Url::parse(input).map(OvaSource::Url).map_err(|e| {
+                SourceError::Unsupported(format!("{} ({e})", redact_unparsed(input)))
+            });
         }
         if let Some((scheme, _)) = input.split_once("://") {
             if scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(SourceError::Unsupported(input.to_string()));
+                return Err(SourceError::Unsupported(redact_unparsed(input)));
             }
         }
         Ok(OvaSource::File(PathBuf::from(input)))
@@ -282,6 +297,16 @@ impl OvaSource {
             url: self.display_name(),
             reason: crate::error_chain(&e.without_url()),
         }
+    }
+}
+
+/// A URL that did not parse, as errors quote it: without its password
+/// (see [`vsphere_client::config::redact_url_password`]) or its query.
+fn redact_unparsed(input: &str) -> String {
+    let redacted = vsphere_client::config::redact_url_password(input);
+    match redacted.split_once('?') {
+        Some((before, _)) => format!("{before}?…"),
+        None => redacted,
     }
 }
 

@@ -246,19 +246,35 @@ impl std::str::FromStr for ServerUrl {
 /// Replaces the password of a URL-like string with `********`, for messages
 /// about URLs that may carry one (e.g. `GOVC_URL`).
 ///
+/// The user info is taken to end at the *last* `@`, not at the first `/`:
+/// a password with an unencoded `/`, `?` or `#` makes the URL invalid, and
+/// invalid URLs are exactly what error messages quote. A URL with an `@`
+/// later on (in its path or query) is redacted from its first `:` to that
+/// `@`: more than needed, never less.
+///
 /// ```
-/// assert_eq!(vsphere_client::config::redact_url_password("https://u:pw@vc/sdk"), "https://u:********@vc/sdk");
-/// assert_eq!(vsphere_client::config::redact_url_password("vc:443"), "vc:443");
+/// use vsphere_client::config::redact_url_password;
+/// assert_eq!(redact_url_password("https://u:pw@vc/sdk"), "https://u:********@vc/sdk");
+/// assert_eq!(redact_url_password("https://u:p/w?x@vc"), "https://u:********@vc");
+/// assert_eq!(redact_url_password("vc:443"), "vc:443");
 /// ```
 pub fn redact_url_password(url: &str) -> String {
-    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    // A scheme only when what precedes `://` is one: `u:pw@vc/?next=http://x`
+    // has none.
+    let scheme_end = url
+        .find("://")
+        .filter(|&i| {
+            url[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        })
+        .map(|i| i + 3)
+        .unwrap_or(0);
     let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
+    let Some(at) = rest.rfind('@') else {
         return url.to_string();
     };
-    let userinfo = &authority[..at];
+    let userinfo = &rest[..at];
     match userinfo.find(':') {
         Some(colon) => format!(
             "{}{}:********{}",
@@ -410,6 +426,50 @@ mod tests {
             redact_url_password("https://a%40b:p:w@vc:443/sdk"),
             "https://a%40b:********@vc:443/sdk"
         );
+        // Passwords that make the URL invalid are what errors quote.
+        for (url, secret, shown) in [
+            (
+                "https://u:pa/ss@vc/sdk",
+                "pa/ss",
+                "https://u:********@vc/sdk",
+            ),
+            ("https://u:pa?ss@vc", "pa?ss", "https://u:********@vc"),
+            ("https://u:pa#ss@vc", "pa#ss", "https://u:********@vc"),
+            (
+                "u:pw@vc/sdk?next=http://x",
+                "pw@",
+                "u:********@vc/sdk?next=http://x",
+            ),
+        ] {
+            assert_eq!(redact_url_password(url), shown);
+            let err = ServerUrl::parse(url).map(|_| ()).unwrap_err();
+            let err = format!("{err} {err:?}");
+            assert!(!err.contains(secret), "{err}");
+        }
+        // An `@` in the path over-redacts rather than under-redacts.
+        assert_eq!(
+            redact_url_password("https://vc:443/a@b"),
+            "https://vc:********@b"
+        );
+        assert_eq!(redact_url_password("https://vc/sdk@x"), "https://vc/sdk@x");
+    }
+
+    #[test]
+    fn connection_settings_never_print_the_url_password() {
+        let settings = ConnectionSettings {
+            url: Some("https://admin:from-url@vc.local/sdk".into()),
+            username: Some("admin".into()),
+            password: Some(Password::new("from-env")),
+            ..Default::default()
+        };
+        for shown in [format!("{settings:?}"), format!("{settings:#?}")] {
+            assert!(!shown.contains("from-url"), "{shown}");
+            assert!(!shown.contains("from-env"), "{shown}");
+            assert!(
+                shown.contains("https://admin:********@vc.local/sdk"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
@@ -448,7 +508,10 @@ mod tests {
 /// assert_eq!((creds.username.as_str(), creds.password.expose()), ("admin", "from-env"));
 /// assert_eq!(config.tls, TlsPolicy::Insecure);
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// Its Debug output shows `url` with any password replaced by `********`
+/// (see [`redact_url_password`]) and `password` as [`Password`] shows it.
+#[derive(Clone, Default)]
 pub struct ConnectionSettings {
     /// `GOVC_URL` / `-u`.
     pub url: Option<String>,
@@ -466,6 +529,22 @@ pub struct ConnectionSettings {
     pub ca_certs: Vec<std::path::PathBuf>,
     /// Per-request timeout; the default when `None`.
     pub request_timeout: Option<Duration>,
+}
+
+// `url` is a user's `GOVC_URL`, which may carry a password.
+impl fmt::Debug for ConnectionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionSettings")
+            .field("url", &self.url.as_deref().map(redact_url_password))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("insecure", &self.insecure)
+            .field("thumbprint", &self.thumbprint)
+            .field("known_hosts", &self.known_hosts)
+            .field("ca_certs", &self.ca_certs)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
 }
 
 impl ConnectionSettings {

@@ -343,6 +343,20 @@ impl RestFlavor {
             .ok_or_else(|| json_error(operation, "the answer has no value", body))
     }
 
+    /// Reads the answer to a login. An answer that does not parse is not
+    /// quoted in the error, as other answers are: it may hold the session id.
+    fn session_id(self, operation: &str, body: &str) -> Result<SessionToken> {
+        let not_quoted = "(not shown: a login answer may hold the session id)";
+        match self.decode::<String>(operation, body) {
+            Ok(token) if !token.is_empty() => Ok(SessionToken::new(token)),
+            Ok(_) => Err(json_error(operation, "the session id is empty", not_quoted)),
+            Err(Error::Rest(RestError::Json { reason, .. })) => {
+                Err(json_error(operation, &reason, not_quoted))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads a list of ids; the simulator answers `{"value": null}` for none.
     fn decode_ids(self, operation: &str, body: &str) -> Result<Vec<String>> {
         Ok(self.decode_opt(operation, body)?.unwrap_or_default())
@@ -646,12 +660,9 @@ impl RestClient {
             }));
         }
         let body = check(operation, status, body)?;
-        let token: String = self.flavor.decode(operation, &body)?;
-        if token.is_empty() {
-            return Err(json_error(operation, "the session id is empty", &body));
-        }
+        let token = self.flavor.session_id(operation, &body)?;
         if let Ok(mut slot) = self.token.write() {
-            *slot = SessionToken::new(token);
+            *slot = token;
         }
         Ok(())
     }
@@ -1242,6 +1253,34 @@ mod tests {
                 category_id: "c1".into()
             }
         );
+    }
+
+    #[test]
+    fn a_login_answer_that_does_not_parse_is_not_quoted() {
+        let token = "b00db39f948d13ea1e59b4d6fce56389";
+        // `/rest`'s wrapping on `/api`, and an id of the wrong type.
+        for (flavor, body) in [
+            (RestFlavor::Api, format!(r#"{{"value":"{token}"}}"#)),
+            (RestFlavor::Rest, format!(r#"{{"value":["{token}"]}}"#)),
+        ] {
+            let err = flavor.session_id("create REST session", &body).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(token), "{shown}");
+            assert!(
+                shown.contains("create REST session: unexpected JSON"),
+                "{shown}"
+            );
+        }
+        let ok = RestFlavor::Api
+            .session_id("create REST session", &format!(r#""{token}""#))
+            .unwrap();
+        assert_eq!(ok.expose(), token);
+        assert_eq!(format!("{ok:?}"), "SessionToken(********)");
+        let empty = RestFlavor::Rest.session_id("create REST session", r#"{"value":""}"#);
+        assert!(empty
+            .unwrap_err()
+            .to_string()
+            .contains("the session id is empty"));
     }
 
     #[test]
