@@ -1521,6 +1521,17 @@ fn yaml_location(e: &serde_yaml_ng::Error) -> (Option<u32>, Option<u32>) {
     }
 }
 
+/// The file line of a top-level `key:` in the document, when written in
+/// block style.
+fn top_level_key_line(chunk: &Chunk, key: &str) -> Option<u32> {
+    let prefix = format!("{key}:");
+    chunk
+        .text
+        .split('\n')
+        .position(|l| l.starts_with(&prefix))
+        .and_then(|i| u32::try_from(i + 1).ok())
+}
+
 fn str_at<'a>(map: &'a serde_yaml_ng::Mapping, key: &str) -> Option<&'a str> {
     map.get(key).and_then(|v| v.as_str())
 }
@@ -1528,7 +1539,9 @@ fn str_at<'a>(map: &'a serde_yaml_ng::Mapping, key: &str) -> Option<&'a str> {
 /// Parses one or many YAML documents (separated by `---` lines) and
 /// recognizes CAPV v1beta1 `VSphereMachine`, `VSphereVM`,
 /// `VSphereMachineTemplate` and CAPI bootstrap `Secret`s; anything else is
-/// [`Document::Other`]. Empty and comment-only documents are skipped.
+/// [`Document::Other`], except CAPV's kinds at another version, which are
+/// errors (there is no conversion). Empty and comment-only documents are
+/// skipped.
 /// `origin` (usually the file name) is used in errors and in each object's
 /// `origin`.
 ///
@@ -1552,10 +1565,24 @@ fn parse_document(chunk: &Chunk, origin: &str, document: usize) -> Result<Docume
     // any depth (typed deserialization would let a duplicate of an ignored
     // field through) and tells us what kind of object this is.
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&chunk.text).map_err(|e| {
-        let (line, column) = yaml_location(&e);
+        let (mut line, mut column) = yaml_location(&e);
         let mut message = e.to_string();
         if let (Some(l), Some(c)) = (line, column) {
             message = message.replacen(&format!(" at line {l} column {c}"), "", 1);
+        }
+        // A bad character (a control character, say) comes with a byte
+        // offset instead of a line.
+        if let Some((rest, offset)) = message.rsplit_once(" at position ") {
+            if let Ok(offset) = offset.trim().parse::<usize>() {
+                let before = &chunk.text.as_bytes()[..offset.min(chunk.text.len())];
+                let line_start = before
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1);
+                line = u32::try_from(before.iter().filter(|b| **b == b'\n').count() + 1).ok();
+                column = u32::try_from(before.len() - line_start + 1).ok();
+                message = rest.to_string();
+            }
         }
         if message.contains("duplicate entry") {
             duplicate_key_error(chunk, origin, document, line, column, &message)
@@ -1576,6 +1603,30 @@ fn parse_document(chunk: &Chunk, origin: &str, document: usize) -> Result<Docume
             line: chunk.start_line,
         });
     };
+    let name = map
+        .get("metadata")
+        .and_then(|m| m.as_mapping())
+        .and_then(|m| str_at(m, "name"))
+        .unwrap_or("")
+        .to_string();
+    if map
+        .get("kind")
+        .is_some_and(|k| !k.is_string() && !k.is_null())
+    {
+        return Err(ModelError::Field {
+            origin: origin.to_string(),
+            document,
+            object: if name.is_empty() {
+                "no kind".to_string()
+            } else {
+                format!("{name}, no kind")
+            },
+            path: "kind".to_string(),
+            line: top_level_key_line(chunk, "kind"),
+            column: Some(1),
+            message: "`kind` must be a plain name such as VSphereMachine".to_string(),
+        });
+    }
     let kind = match str_at(map, "kind") {
         Some(k) if !k.trim().is_empty() => k.trim().to_string(),
         _ => {
@@ -1587,12 +1638,6 @@ fn parse_document(chunk: &Chunk, origin: &str, document: usize) -> Result<Docume
         }
     };
     let api_version = str_at(map, "apiVersion").unwrap_or("").trim().to_string();
-    let name = map
-        .get("metadata")
-        .and_then(|m| m.as_mapping())
-        .and_then(|m| str_at(m, "name"))
-        .unwrap_or("")
-        .to_string();
     let object = if name.is_empty() {
         kind.clone()
     } else {
@@ -1620,6 +1665,24 @@ fn parse_document(chunk: &Chunk, origin: &str, document: usize) -> Result<Docume
     };
 
     let doc = match (group, version, kind.as_str()) {
+        (API_GROUP, v, "VSphereMachine" | "VSphereVM" | "VSphereMachineTemplate")
+            if v != "v1beta1" =>
+        {
+            // CAPV's conversion webhooks are not here: reading an older
+            // version as v1beta1 would be a guess, and skipping it would
+            // quietly leave a machine out.
+            return Err(ModelError::Field {
+                origin: origin.to_string(),
+                document,
+                object: object.clone(),
+                path: "apiVersion".to_string(),
+                line: top_level_key_line(chunk, "apiVersion"),
+                column: Some(1),
+                message: format!(
+                    "{api_version} is not supported: vsctl reads {API_VERSION} (convert the object, e.g. read it back from a cluster that serves v1beta1)"
+                ),
+            });
+        }
         (API_GROUP, "v1beta1", "VSphereMachine") => {
             need_name()?;
             let mut m: VSphereMachine = typed(()).deserialize()?;
@@ -2315,7 +2378,7 @@ status: {ready: true, newStatus: x}
 
     #[test]
     fn other_documents_and_splitting() {
-        let text = "# leading comment\n---\n--- # only a comment\n# more\n---\napiVersion: anywhere.eks.amazonaws.com/v1alpha1\nkind: Cluster\nmetadata: {name: homelab}\n---\r\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {username: dXNlcg==}\n---\napiVersion: infrastructure.cluster.x-k8s.io/v1alpha3\nkind: VSphereMachine\nmetadata: {name: old}\n";
+        let text = "# leading comment\n---\n--- # only a comment\n# more\n---\napiVersion: anywhere.eks.amazonaws.com/v1alpha1\nkind: Cluster\nmetadata: {name: homelab}\n---\r\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {username: dXNlcg==}\n---\napiVersion: infrastructure.cluster.x-k8s.io/v1beta1\nkind: VSphereCluster\nmetadata: {name: c}\n";
         let docs = parse_documents(text, "mixed.yaml").unwrap();
         assert_eq!(
             docs,
@@ -2329,8 +2392,8 @@ status: {ready: true, newStatus: x}
                     api_version: "v1".into()
                 },
                 Document::Other {
-                    kind: "VSphereMachine".into(),
-                    api_version: "infrastructure.cluster.x-k8s.io/v1alpha3".into()
+                    kind: "VSphereCluster".into(),
+                    api_version: "infrastructure.cluster.x-k8s.io/v1beta1".into()
                 },
             ]
         );
@@ -2431,6 +2494,14 @@ spec:
         );
         assert!(s.starts_with("bad.yaml: document 2, line "), "{s}");
         assert!(s.contains("fix the syntax"), "{s}");
+        // libyaml gives a bad character's byte offset, not its line.
+        let text = format!("{CP}---\napiVersion: v1\nmetadata: {{name: \u{1}}}\n");
+        let (_, s) = err_of(&text);
+        let line = CP.lines().count() + 3;
+        assert!(
+            s.starts_with(&format!("bad.yaml: document 2, line {line} column 18: not valid YAML: control characters are not allowed; fix")),
+            "{s}"
+        );
     }
 
     #[test]
@@ -2549,6 +2620,31 @@ spec:
         assert!(matches!(e, ModelError::MissingName { .. }), "{s}");
         let (e, _) = err_of("- a\n- b\n");
         assert!(matches!(e, ModelError::NotAnObject { .. }));
+    }
+
+    #[test]
+    fn older_capv_versions_and_non_string_kinds_are_errors_naming_the_line() {
+        // Skipping an older VSphereMachine would leave a machine out while
+        // the others are applied; reading it as v1beta1 would be a guess.
+        let old = CP.replace(API_VERSION, "infrastructure.cluster.x-k8s.io/v1alpha3");
+        let (e, s) = err_of(&format!("{ETCD}---\n{old}"));
+        let line = ETCD.lines().count() + 2;
+        assert!(
+            matches!(&e, ModelError::Field { document: 2, path, line: Some(l), .. } if path == "apiVersion" && *l as usize == line),
+            "{e:?}"
+        );
+        assert!(
+            s.contains("infrastructure.cluster.x-k8s.io/v1alpha3 is not supported")
+                && s.contains("VSphereMachine homelab-cp-1"),
+            "{s}"
+        );
+        // `kind: [VSphereMachine]` has a kind, just not a usable one.
+        let (e, s) = err_of("apiVersion: v1\nmetadata: {name: x}\nkind: [VSphereMachine]\n");
+        assert!(
+            matches!(&e, ModelError::Field { path, line: Some(3), .. } if path == "kind"),
+            "{e:?}"
+        );
+        assert!(s.contains("must be a plain name"), "{s}");
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::types::{LocalizableMessage, ManagedObjectReference};
 pub struct Fault {
     /// Which fault, with its significant fields.
     pub kind: FaultKind,
-    /// The server's `faultstring` (often empty on vCenter; see `kind`).
+    /// The server's `faultstring` (often empty on vCenter; see `kind`), else
+    /// its `faultMessage`s, else, for [`FaultKind::Other`], the fault's own
+    /// simple fields (`name: value, ...`).
     pub message: String,
 }
 
@@ -119,7 +121,7 @@ impl Fault {
         let fields: FaultFields = detail
             .and_then(|(node, source)| node.decode(source).ok())
             .unwrap_or_default();
-        let message = if message.is_empty() {
+        let mut message = if message.is_empty() {
             fields
                 .fault_message
                 .iter()
@@ -154,9 +156,16 @@ impl Fault {
                 type_name: t.to_string(),
                 file: fields.file,
             },
-            t => FaultKind::Other {
-                type_name: t.to_string(),
-            },
+            t => {
+                // Without a message, a fault vsctl does not model says
+                // nothing but its type; its own fields say what it refused.
+                if message.is_empty() {
+                    message = detail.map(|(node, _)| own_fields(node)).unwrap_or_default();
+                }
+                FaultKind::Other {
+                    type_name: t.to_string(),
+                }
+            }
         };
         Fault { kind, message }
     }
@@ -188,6 +197,31 @@ impl Fault {
     }
 }
 
+/// A fault element's simple fields, `name: value` (`name: Type:value` for an
+/// object reference), in document order; nested structures such as
+/// `faultCause` are left out.
+fn own_fields(fault: &Node) -> String {
+    fault
+        .children
+        .iter()
+        .filter(|c| c.children.is_empty() && !c.text.trim().is_empty())
+        .map(|c| match c.attr("type") {
+            Some(kind) => format!("{}: {kind}:{}", c.name, c.text.trim()),
+            None => format!("{}: {}", c.name, c.text.trim()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `text` on one line: line breaks, tabs and other control characters
+/// (a server's message could carry terminal escapes) become single spaces.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Fields any of the typed faults may carry; absent ones stay `None`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -206,7 +240,17 @@ struct FaultFields {
 }
 
 impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// One line: the type, what it means, and the server's message in
+    /// parentheses (line breaks and control characters become spaces).
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        self.describe(&mut text)?;
+        out.write_str(&one_line(&text))
+    }
+}
+
+impl Fault {
+    fn describe(&self, f: &mut impl fmt::Write) -> fmt::Result {
         let t = self.type_name();
         match &self.kind {
             FaultKind::NotAuthenticated => {
@@ -253,8 +297,9 @@ impl fmt::Display for Fault {
             }
             _ => f.write_str(t),
         }?;
-        if !self.message.is_empty() {
-            write!(f, " ({})", self.message)?;
+        let message = self.message.trim();
+        if !message.is_empty() {
+            write!(f, " ({message})")?;
         }
         Ok(())
     }
@@ -368,5 +413,52 @@ mod tests {
         // No detail at all: the faultcode.
         let f = fault_of(&wrap("").replace("<detail></detail>", ""));
         assert_eq!(f.type_name(), "ServerFaultCode");
+    }
+
+    #[test]
+    fn an_unknown_fault_without_a_message_is_described_by_its_fields() {
+        let f = fault_of(&wrap(
+            r#"<InvalidNameFault xmlns="urn:vim25" xsi:type="InvalidName"><name>no.such.option</name><entity type="HostSystem">host-21</entity><faultCause xsi:type="SystemError"><reason>nested</reason></faultCause></InvalidNameFault>"#,
+        ));
+        assert_eq!(f.type_name(), "InvalidName");
+        assert_eq!(
+            f.message,
+            "name: no.such.option, entity: HostSystem:host-21"
+        );
+        assert_eq!(
+            f.to_string(),
+            "InvalidName (name: no.such.option, entity: HostSystem:host-21)"
+        );
+        // A modelled fault shows its fields its own way, not twice.
+        let f = fault_of(&wrap(
+            r#"<DuplicateNameFault xmlns="urn:vim25" xsi:type="DuplicateName"><name>web</name></DuplicateNameFault>"#,
+        ));
+        assert_eq!(f.message, "");
+        // Nothing to say: the type alone.
+        let f = fault_of(&wrap(r#"<NotSupportedFault xmlns="urn:vim25"/>"#));
+        assert_eq!(f.to_string(), "NotSupported");
+    }
+
+    #[test]
+    fn a_fault_prints_on_one_line_whatever_the_server_sent() {
+        let f = Fault {
+            kind: FaultKind::Other {
+                type_name: "SystemError".into(),
+            },
+            message: "first line\r\n\tsecond\u{1b}[2J line  ".into(),
+        };
+        assert_eq!(f.to_string(), "SystemError (first line second [2J line)");
+        // A SOAP 1.1 fault with no detail, as a generic SOAP stack answers.
+        let envelope = "<Envelope><Body><Fault><faultcode>soapenv:Server</faultcode><faultstring>out of\nmemory</faultstring></Fault></Body></Envelope>";
+        let err = crate::soap::Response::parse("Logout", envelope.into()).unwrap_err();
+        let fault = err.fault().unwrap();
+        assert_eq!(
+            fault.kind,
+            FaultKind::Other {
+                type_name: "Server".into()
+            }
+        );
+        assert_eq!(fault.message, "out of\nmemory");
+        assert_eq!(err.to_string(), "Logout: Server (out of memory)");
     }
 }
