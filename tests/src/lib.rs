@@ -333,6 +333,61 @@ pub mod fixtures {
         quiesce: bool,
     }
 
+    /// Terminates every session but `admin`'s own (what a vCenter
+    /// administrator or an expiry does to the sessions of running tools);
+    /// returns how many it ended.
+    pub async fn terminate_other_sessions(admin: &Client) -> usize {
+        let own = admin
+            .current_session()
+            .await
+            .expect("current session")
+            .expect("logged in")
+            .key;
+        let others: Vec<String> = admin
+            .session_list()
+            .await
+            .expect("session list")
+            .into_iter()
+            .map(|s| s.key)
+            .filter(|k| *k != own)
+            .collect();
+        admin
+            .terminate_sessions(&others)
+            .await
+            .expect("terminate sessions");
+        others.len()
+    }
+
+    /// A CAPV v1beta1 `VSphereVM` in namespace `eksa-system` on the VPX
+    /// inventory (DC0, `LocalDS_0`, cluster `DC0_C0`), 2 CPUs, 4 GiB, one DHCP
+    /// device on `network`, its bootstrap data in the Secret named like it;
+    /// `extra` is appended under `spec` (two-space indented lines).
+    pub fn vsphere_vm_yaml(name: &str, template: &str, network: &str, extra: &str) -> String {
+        format!(
+            "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: VSphereVM
+metadata:
+  name: {name}
+  namespace: eksa-system
+spec:
+  bootstrapRef:
+    kind: Secret
+    name: {name}
+  template: {template}
+  datacenter: DC0
+  folder: /DC0/vm
+  resourcePool: /DC0/host/DC0_C0/Resources
+  datastore: LocalDS_0
+  numCPUs: 2
+  memoryMiB: 4096
+  network:
+    devices:
+    - networkName: \"{network}\"
+      dhcp4: true
+{extra}"
+        )
+    }
+
     /// Turns a simulator VM into an EKS Anywhere-style template: powered
     /// off, snapshot `root` (when `snapshot`), marked as a template, with the
     /// given `category:value` tags attached. Returns its inventory path and

@@ -569,6 +569,18 @@ pub enum ProxyFault {
 struct ProxyStats {
     connections: AtomicUsize,
     faults: AtomicUsize,
+    /// The connections still open, so a test can reset them on demand.
+    open: Mutex<Vec<std::sync::Weak<ConnState>>>,
+}
+
+/// What [`FaultProxy::reset_open_connections`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResetReport {
+    /// Connections reset.
+    pub reset: usize,
+    /// Of those, connections whose client had sent bytes the server had not
+    /// answered yet: a request in flight.
+    pub awaiting_answer: usize,
 }
 
 /// A TCP proxy on `127.0.0.1` forwarding raw bytes to a loopback target,
@@ -594,6 +606,7 @@ impl FaultProxy {
         let stats = Arc::new(ProxyStats {
             connections: AtomicUsize::new(0),
             faults: AtomicUsize::new(0),
+            open: Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(proxy_accept_loop(
             listener,
@@ -617,6 +630,25 @@ impl FaultProxy {
     /// Connections on which the fault was triggered so far.
     pub fn faults_triggered(&self) -> usize {
         self.stats.faults.load(Ordering::SeqCst)
+    }
+
+    /// Resets (RST) every connection open now, whatever the fault: what a
+    /// client sees when a load balancer or the server restarts under it.
+    /// Later connections are forwarded as usual.
+    pub fn reset_open_connections(&self) -> ResetReport {
+        let mut open = lock(&self.stats.open);
+        open.retain(|c| c.strong_count() > 0);
+        let mut report = ResetReport::default();
+        for state in open.iter().filter_map(std::sync::Weak::upgrade) {
+            report.reset += 1;
+            if state.awaiting_answer.load(Ordering::SeqCst) {
+                report.awaiting_answer += 1;
+            }
+            // A stored permit: the connection resets even if it is between
+            // two reads right now.
+            state.reset.notify_one();
+        }
+        report
     }
 }
 
@@ -651,6 +683,10 @@ async fn proxy_accept_loop(
 struct ConnState {
     upstream_bytes: AtomicU64,
     stalled: AtomicBool,
+    /// The client sent bytes after the server's last ones.
+    awaiting_answer: AtomicBool,
+    /// Wakes the connection to reset it ([`FaultProxy::reset_open_connections`]).
+    reset: tokio::sync::Notify,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -674,10 +710,13 @@ async fn proxy_connection(
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let state = ConnState {
+    let state = Arc::new(ConnState {
         upstream_bytes: AtomicU64::new(0),
         stalled: AtomicBool::new(false),
-    };
+        awaiting_answer: AtomicBool::new(false),
+        reset: tokio::sync::Notify::new(),
+    });
+    lock(&stats.open).push(Arc::downgrade(&state));
     let reset = {
         let (mut client_read, mut client_write) = client.split();
         let (mut server_read, mut server_write) = server.split();
@@ -703,6 +742,7 @@ async fn proxy_connection(
             let end = tokio::select! {
                 end = &mut up, if !up_done => { up_done = true; end }
                 end = &mut down, if !down_done => { down_done = true; end }
+                () = state.reset.notified() => PumpEnd::Reset,
             };
             match end {
                 PumpEnd::Eof if !(up_done && down_done) => continue,
@@ -773,6 +813,9 @@ where
         }
         if !chunk.is_empty() && to.write_all(chunk).await.is_err() {
             return PumpEnd::Error;
+        }
+        if !chunk.is_empty() {
+            state.awaiting_answer.store(upstream, Ordering::SeqCst);
         }
         match trigger {
             Some(ProxyFault::ResetAfterUpstreamBytes(_)) => {

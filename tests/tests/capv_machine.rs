@@ -13,6 +13,7 @@ use capv_shim::reconcile::{ApplyOptions, MachineError, MachineStatus};
 use ova_import::import::{import_ova, ImportRequest, SilentObserver};
 use ova_import::source::OvaSource;
 use ova_import::template::TemplateConventions;
+use vsctl_tests::fixtures::vsphere_vm_yaml as vsphere_vm;
 use vsctl_tests::guest::{AddressPool, DhcpServer};
 use vsctl_tests::ova::{build_ova, OvaSpec};
 use vsctl_tests::Simulator;
@@ -50,32 +51,6 @@ fn secret(name: &str) -> String {
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: eksa-system\ntype: cluster.x-k8s.io/secret\ndata:\n  format: {}\n  value: {}\n",
         b64("bottlerocket"),
         b64(TOML)
-    )
-}
-
-fn vsphere_vm(name: &str, template: &str, network: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: VSphereVM
-metadata:
-  name: {name}
-  namespace: eksa-system
-spec:
-  bootstrapRef:
-    kind: Secret
-    name: {name}
-  template: {template}
-  datacenter: DC0
-  folder: /DC0/vm
-  resourcePool: /DC0/host/DC0_C0/Resources
-  datastore: LocalDS_0
-  numCPUs: 2
-  memoryMiB: 4096
-  network:
-    devices:
-    - networkName: \"{network}\"
-      dhcp4: true
-{extra}"
     )
 }
 

@@ -819,18 +819,9 @@ async fn terminator(
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let handle = tokio::spawn(async move {
         rx.await.expect("the moment came");
-        let own = admin.current_session().await.unwrap().unwrap().key;
-        let others: Vec<String> = admin
-            .session_list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| s.key)
-            .filter(|k| *k != own)
-            .collect();
-        admin.terminate_sessions(&others).await.unwrap();
+        let terminated = vsctl_tests::fixtures::terminate_other_sessions(&admin).await;
         done_tx.send(()).unwrap();
-        others.len()
+        terminated
     });
     let observer = TerminateAt {
         at,

@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::Client;
-use crate::soap::{Node, Response};
+use crate::session::{Client, RECONNECT_PAUSES};
+use crate::soap::{FaultKind, Node, Response};
 use crate::types::{ManagedObjectReference, This};
 
 /// `PropertySpec`: which properties of which type to read.
@@ -791,46 +791,91 @@ struct WaitForUpdatesEx<'a> {
 #[derive(Debug)]
 pub struct PropertyWatch {
     collector: ManagedObjectReference,
+    spec: PropertyFilterSpec,
     version: String,
 }
 
 impl PropertyWatch {
     /// Creates the collector and its filter.
     pub async fn create(client: &Client, spec: &PropertyFilterSpec) -> Result<PropertyWatch> {
-        let collector: ManagedObjectReference = client
-            .invoke(
-                "CreatePropertyCollector",
-                &This {
-                    this: &client.service_content().property_collector,
-                },
-            )
-            .await?
-            .decode_returnval()?;
-        let watch = PropertyWatch {
-            collector,
+        Ok(PropertyWatch {
+            collector: create_collector(client, spec).await?,
+            spec: spec.clone(),
             version: String::new(),
-        };
-        let filter = client
-            .invoke(
-                "CreateFilter",
-                &CreateFilter {
-                    this: &watch.collector,
-                    spec,
-                    partial_updates: false,
-                },
-            )
-            .await;
-        if let Err(e) = filter {
-            let _ = watch.destroy(client).await;
-            return Err(e);
-        }
-        Ok(watch)
+        })
     }
 
     /// The next update (the first call returns every watched property's
     /// current value), or `None` when nothing changed within `max_wait`
     /// (whole seconds; at least one).
+    ///
+    /// The watch outlives a broken connection and a new session. When the
+    /// connection breaks mid-wait, whatever the server sent is lost and a
+    /// server need not send it again on that collector; when the server no
+    /// longer knows the collector, it belonged to a session the server ended
+    /// before the client logged in again. Either way the watch starts afresh
+    /// with a new collector, on a new connection, so its next update is the
+    /// whole current state: a task that finished meanwhile is seen finished.
     pub async fn next(&mut self, client: &Client, max_wait: Duration) -> Result<Option<Response>> {
+        let mut pauses = RECONNECT_PAUSES.iter();
+        let mut collector_recreated = false;
+        let mut renew = false;
+        loop {
+            let error = match self.attempt(client, max_wait, renew).await {
+                Ok(update) => return Ok(update),
+                Err(error) => error,
+            };
+            match &error {
+                Error::Transport { .. } => {
+                    let Some(pause) = pauses.next() else {
+                        return Err(error);
+                    };
+                    tracing::warn!(%error, "connection lost while waiting for updates; reading the current state again");
+                    tokio::time::sleep(*pause).await;
+                }
+                Error::Fault { fault, .. }
+                    if !collector_recreated && self.is_lost_collector(&fault.kind) =>
+                {
+                    tracing::info!(collector = %self.collector.value, "the server no longer knows the property collector; creating a new one");
+                    collector_recreated = true;
+                }
+                _ => return Err(error),
+            }
+            renew = true;
+        }
+    }
+
+    /// One wait, on a new collector when `renew`.
+    async fn attempt(
+        &mut self,
+        client: &Client,
+        max_wait: Duration,
+        renew: bool,
+    ) -> Result<Option<Response>> {
+        if renew {
+            // Best effort: the old collector may be gone already.
+            let _ = destroy_collector(client, &self.collector).await;
+            self.collector = create_collector(client, &self.spec).await?;
+            self.version.clear();
+        }
+        self.wait_for_updates(client, max_wait).await
+    }
+
+    /// Whether a fault says this watch's collector is gone.
+    fn is_lost_collector(&self, fault: &FaultKind) -> bool {
+        match fault {
+            FaultKind::ManagedObjectNotFound { obj } => {
+                obj.as_ref().is_none_or(|obj| *obj == self.collector)
+            }
+            _ => false,
+        }
+    }
+
+    async fn wait_for_updates(
+        &mut self,
+        client: &Client,
+        max_wait: Duration,
+    ) -> Result<Option<Response>> {
         let seconds = max_wait.as_secs().max(1);
         let response = client
             .invoke_with_wait(
@@ -854,18 +899,52 @@ impl PropertyWatch {
         Ok(Some(response))
     }
 
-    /// Destroys the collector (and with it the filter).
+    /// Destroys the collector (and with it the filter). A collector the
+    /// server no longer knows went with the session it ended: nothing to do.
     pub async fn destroy(self, client: &Client) -> Result<()> {
-        client
-            .invoke(
-                "DestroyPropertyCollector",
-                &This {
-                    this: &self.collector,
-                },
-            )
-            .await?;
-        Ok(())
+        match destroy_collector(client, &self.collector).await {
+            Err(Error::Fault { fault, .. }) if self.is_lost_collector(&fault.kind) => Ok(()),
+            other => other,
+        }
     }
+}
+
+/// A private collector with one filter for `spec`.
+async fn create_collector(
+    client: &Client,
+    spec: &PropertyFilterSpec,
+) -> Result<ManagedObjectReference> {
+    let collector: ManagedObjectReference = client
+        .invoke(
+            "CreatePropertyCollector",
+            &This {
+                this: &client.service_content().property_collector,
+            },
+        )
+        .await?
+        .decode_returnval()?;
+    let filter = client
+        .invoke(
+            "CreateFilter",
+            &CreateFilter {
+                this: &collector,
+                spec,
+                partial_updates: false,
+            },
+        )
+        .await;
+    if let Err(e) = filter {
+        let _ = destroy_collector(client, &collector).await;
+        return Err(e);
+    }
+    Ok(collector)
+}
+
+async fn destroy_collector(client: &Client, collector: &ManagedObjectReference) -> Result<()> {
+    client
+        .invoke("DestroyPropertyCollector", &This { this: collector })
+        .await?;
+    Ok(())
 }
 
 /// The `changeSet` elements of an `UpdateSet` (each has `name`, `op` and,

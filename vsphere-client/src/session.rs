@@ -57,6 +57,29 @@ struct TerminateSession<'a> {
     session_id: &'a [String],
 }
 
+/// vim25 methods whose second call has the same effect as the first. When
+/// the connection breaks before their answer arrives (a reset, a load
+/// balancer restarting), they are sent again on a new connection; any other
+/// method is never re-sent, since the server may have acted on it.
+/// `WaitForUpdatesEx` is not here: [`PropertyWatch`](crate::property::PropertyWatch)
+/// recovers it itself, because an update set lost on the wire is not sent
+/// twice.
+const IDEMPOTENT_METHODS: &[&str] = &[
+    "RetrievePropertiesEx",
+    "ContinueRetrievePropertiesEx",
+    "FindByUuid",
+    "FetchUserPrivilegeOnEntities",
+    "CreateImportSpec",
+    "HttpNfcLeaseProgress",
+];
+
+/// The pauses before each new attempt of a call whose connection broke.
+pub(crate) const RECONNECT_PAUSES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
 fn reports_not_authenticated(response: &Response) -> bool {
     let Some(ret) = response.returnval() else {
         return false;
@@ -290,7 +313,10 @@ impl Client {
         extra_wait: Duration,
     ) -> Result<Response> {
         let generation_before = *self.login_generation.lock().await;
-        match self.call_checked(method, body.clone(), extra_wait).await {
+        match self
+            .call_reconnecting(method, body.clone(), extra_wait)
+            .await
+        {
             Err(Error::Fault { fault, .. })
                 if fault.kind == FaultKind::NotAuthenticated && self.credentials.is_some() =>
             {
@@ -303,9 +329,32 @@ impl Client {
                         *generation += 1;
                     }
                 }
-                self.call_checked(method, body, extra_wait).await
+                self.call_reconnecting(method, body, extra_wait).await
             }
             other => other,
+        }
+    }
+
+    /// One call; an idempotent method whose connection broke is sent again
+    /// after each of [`RECONNECT_PAUSES`].
+    async fn call_reconnecting(
+        &self,
+        method: &str,
+        body: String,
+        extra_wait: Duration,
+    ) -> Result<Response> {
+        let mut pauses = RECONNECT_PAUSES.iter();
+        loop {
+            match self.call_checked(method, body.clone(), extra_wait).await {
+                Err(error @ Error::Transport { .. }) if IDEMPOTENT_METHODS.contains(&method) => {
+                    let Some(pause) = pauses.next() else {
+                        return Err(error);
+                    };
+                    tracing::warn!(method, %error, "connection lost; sending the call again");
+                    tokio::time::sleep(*pause).await;
+                }
+                other => return other,
+            }
         }
     }
 

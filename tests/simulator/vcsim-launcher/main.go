@@ -17,6 +17,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/simulator"
@@ -32,15 +34,37 @@ func main() {
 	clusterHosts := flag.Int("cluster-hosts", 3, "hosts per cluster")
 	hosts := flag.Int("standalone-hosts", 1, "standalone hosts")
 	vms := flag.Int("vms", 2, "VMs per resource pool")
+	delays := methodDelays{}
+	flag.Var(delays, "method-delay",
+		"METHOD=MILLISECONDS: serve each call of a vim25 method that much later (repeatable), "+
+			"so tests can act while a call is in flight")
 	flag.Parse()
 
-	if err := run(*certFile, *keyFile, *listen, *mismatchedKey, *clusterHosts, *hosts, *vms); err != nil {
+	if err := run(*certFile, *keyFile, *listen, *mismatchedKey, *clusterHosts, *hosts, *vms, delays); err != nil {
 		fmt.Fprintln(os.Stderr, "vcsim-launcher:", err)
 		os.Exit(1)
 	}
 }
 
-func run(certFile, keyFile, listen string, mismatchedKey bool, clusterHosts, hosts, vms int) error {
+// methodDelays collects -method-delay flags into the simulator's per-method delays.
+type methodDelays map[string]int
+
+func (d methodDelays) String() string { return fmt.Sprint(map[string]int(d)) }
+
+func (d methodDelays) Set(value string) error {
+	parts := strings.SplitN(value, "=", 2)
+	if len(parts) != 2 || parts[0] == "" {
+		return fmt.Errorf("want METHOD=MILLISECONDS, got %q", value)
+	}
+	ms, err := strconv.Atoi(parts[1])
+	if err != nil || ms < 0 {
+		return fmt.Errorf("want METHOD=MILLISECONDS, got %q", value)
+	}
+	d[parts[0]] = ms
+	return nil
+}
+
+func run(certFile, keyFile, listen string, mismatchedKey bool, clusterHosts, hosts, vms int, delays methodDelays) error {
 	if certFile == "" || keyFile == "" {
 		return errors.New("-cert and -key are required")
 	}
@@ -53,6 +77,9 @@ func run(certFile, keyFile, listen string, mismatchedKey bool, clusterHosts, hos
 	model.ClusterHost = clusterHosts
 	model.Host = hosts
 	model.Machine = vms
+	if len(delays) > 0 {
+		model.DelayConfig.MethodDelay = delays
+	}
 	if err := model.Create(); err != nil {
 		return fmt.Errorf("create model: %w", err)
 	}
