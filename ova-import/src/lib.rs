@@ -5,9 +5,11 @@
 //! and real progress, and aborts and cleans up on any failure. It then
 //! applies the EKS Anywhere template conventions (snapshot, template, tags).
 //!
-//! Built so far: the [`manifest`] parser and the [`verify`] reader that checks
-//! a file's digest as its bytes stream through. The archive reader, the OVF
-//! model and the NFC upload come next (the `import-ova` issue).
+//! The layers, each reading only the ones before it: [`source`] (a file or
+//! one streaming GET) → [`archive`] (the tar stream) → [`ovf`], [`manifest`],
+//! [`verify`], [`vmdk`] (what the archive holds, checked as it streams) →
+//! [`import_spec`], [`nfc`] (the lease), [`upload`] → [`template`] (EKS
+//! Anywhere's conventions) → [`import`] (the whole flow and its cleanup).
 
 pub mod archive;
 pub mod import;

@@ -322,6 +322,9 @@ pub mod fixtures {
     use vsphere_client::types::This;
     use vsphere_client::{property, task, Client, ManagedObjectReference};
 
+    use ova_import::import::ImportRequest;
+    use ova_import::source::OvaSource;
+
     use crate::Simulator;
 
     #[derive(Serialize)]
@@ -331,6 +334,26 @@ pub mod fixtures {
         name: &'a str,
         memory: bool,
         quiesce: bool,
+    }
+
+    /// The inventory paths of every VM matching `name` (a govc path or
+    /// glob), read through `client`.
+    pub async fn vm_paths(client: &Client, name: &str) -> Vec<String> {
+        let finder = Finder::load(client, None).await.expect("inventory");
+        finder
+            .find_all(InventoryKind::VirtualMachine, name)
+            .map(|found| found.into_iter().map(|vm| vm.path).collect())
+            .unwrap_or_default()
+    }
+
+    /// An import of `source` as `name` into the VPX inventory's cluster
+    /// pool, reporting lease progress every 20 ms.
+    pub fn import_request(source: OvaSource, name: &str) -> ImportRequest {
+        let mut request = ImportRequest::new(source);
+        request.name = Some(name.to_string());
+        request.pool = Some("/DC0/host/DC0_C0/Resources".into());
+        request.lease_progress_interval = std::time::Duration::from_millis(20);
+        request
     }
 
     /// Terminates every session but `admin`'s own (what a vCenter

@@ -19,41 +19,20 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use ova_import::import::{import_ova, Cleanup, ImportFailure, ImportRequest, SilentObserver};
+use ova_import::import::{import_ova, Cleanup, ImportFailure, SilentObserver};
 use ova_import::source::OvaSource;
 use vsctl_tests::ova::{
     build_ova, read_raw_tar, refresh_manifest, write_raw_tar, DiskSpec, OvaSpec, RawMember,
     SplitMix64, GIB, MIB,
 };
-use vsctl_tests::Simulator;
-use vsphere_client::finder::{Finder, InventoryKind};
+use vsctl_tests::{fixtures, Simulator};
 use vsphere_client::Client;
 
-const POOL: &str = "/DC0/host/DC0_C0/Resources";
 /// The member names of the OVA [`good_members`] builds.
 const OVF: &str = "bottlerocket-test.ovf";
 const DISK1: &str = "bottlerocket-test-disk1.vmdk";
 const DISK2: &str = "bottlerocket-test-disk2.vmdk";
-
-fn request(ova: &Path, name: &str) -> ImportRequest {
-    let mut request = ImportRequest::new(OvaSource::File(ova.to_path_buf()));
-    request.name = Some(name.to_string());
-    request.pool = Some(POOL.into());
-    request.lease_progress_interval = Duration::from_millis(20);
-    request
-}
-
-/// Every VM named `name`, looked up with a fresh session's inventory.
-async fn vms_named(sim: &Simulator, name: &str) -> Vec<String> {
-    let client = sim.client().await;
-    let finder = Finder::load(&client, None).await.expect("inventory");
-    finder
-        .find_all(InventoryKind::VirtualMachine, name)
-        .map(|found| found.into_iter().map(|e| e.path).collect())
-        .unwrap_or_default()
-}
 
 /// The members of a small, well-formed Bottlerocket-shaped OVA (descriptor,
 /// SHA-256 manifest, two streamOptimized disks of 64 MiB with 64 KiB of
@@ -179,7 +158,7 @@ impl Rig {
         let before = tree(self.dir());
         let failure = import_ova(
             &self.client,
-            &request(ova, name),
+            &fixtures::import_request(OvaSource::File(ova.to_path_buf()), name),
             &SilentObserver,
             std::future::pending(),
         )
@@ -210,7 +189,9 @@ impl Rig {
             }
         }
         assert!(
-            vms_named(&self.sim, name).await.is_empty(),
+            fixtures::vm_paths(&self.sim.client().await, name)
+                .await
+                .is_empty(),
             "{name}: a VM of that name remains"
         );
         assert_eq!(
@@ -492,14 +473,19 @@ async fn a_10_gib_disk_in_a_tiny_file_imports_only_when_it_is_a_real_sparse_vmdk
     assert!(real.size < 2 * MIB, "{} bytes", real.size);
     let report = import_ova(
         &rig.client,
-        &request(&built.path, "sparse-10g"),
+        &fixtures::import_request(OvaSource::File(built.path.clone()), "sparse-10g"),
         &SilentObserver,
         std::future::pending(),
     )
     .await
     .expect("a real sparse 10 GiB disk imports");
     assert_eq!(report.bytes, real.size);
-    assert_eq!(vms_named(&rig.sim, "sparse-10g").await.len(), 1);
+    assert_eq!(
+        fixtures::vm_paths(&rig.sim.client().await, "sparse-10g")
+            .await
+            .len(),
+        1
+    );
 
     let mut good = read_raw_tar(&built.path);
     let vmdk = member(&mut good, DISK1).data.clone();

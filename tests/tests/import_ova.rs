@@ -14,23 +14,13 @@ use ova_import::source::OvaSource;
 use ova_import::template::TemplateConventions;
 use vsctl_tests::ova::{build_ova, BuiltOva, DiskSpec, Layout, OvaFault, OvaSpec, GIB, MIB};
 use vsctl_tests::servers::{FaultProxy, FileServer, ProxyFault, ServeBehaviour};
-use vsctl_tests::Simulator;
+use vsctl_tests::{fixtures, Simulator};
 use vsphere_client::finder::{Finder, InventoryKind};
 use vsphere_client::mo::VirtualMachine;
 use vsphere_client::{property, Client, TlsPolicy};
 
-const POOL: &str = "/DC0/host/DC0_C0/Resources";
-
-fn request(source: OvaSource, name: &str) -> ImportRequest {
-    let mut request = ImportRequest::new(source);
-    request.name = Some(name.to_string());
-    request.pool = Some(POOL.into());
-    request.lease_progress_interval = Duration::from_millis(20);
-    request
-}
-
 fn template_request(ova: &BuiltOva, name: &str) -> ImportRequest {
-    let mut r = request(OvaSource::File(ova.path.clone()), name);
+    let mut r = fixtures::import_request(OvaSource::File(ova.path.clone()), name);
     r.folder = Some("Templates/eks".into());
     r.template = Some(TemplateConventions::eks_anywhere(
         "bottlerocket",
@@ -40,15 +30,6 @@ fn template_request(ova: &BuiltOva, name: &str) -> ImportRequest {
 }
 
 /// Every VM named `name`, looked up with a fresh session's inventory.
-async fn vms_named(sim: &Simulator, name: &str) -> Vec<String> {
-    let client = sim.client().await;
-    let finder = Finder::load(&client, None).await.expect("inventory");
-    finder
-        .find_all(InventoryKind::VirtualMachine, name)
-        .map(|found| found.into_iter().map(|e| e.path).collect())
-        .unwrap_or_default()
-}
-
 async fn vm_properties(client: &Client, path: &str) -> VirtualMachine {
     let finder = Finder::load(client, None).await.expect("inventory");
     let vm = finder
@@ -150,7 +131,7 @@ async fn a_bottlerocket_ova_becomes_an_eks_anywhere_template() {
     assert_eq!(err.cleanup, Cleanup::NothingCreated);
     assert!(err.to_string().contains("DuplicateName"), "{err}");
     assert_eq!(
-        vms_named(&sim, "br-template").await,
+        fixtures::vm_paths(&sim.client().await, "br-template").await,
         vec!["/DC0/vm/Templates/eks/br-template"]
     );
     assert_eks_template(&client, &report, &ova).await;
@@ -214,7 +195,9 @@ async fn expect_cleaned_up_failure(
         "{failure}"
     );
     assert!(
-        vms_named(sim, name).await.is_empty(),
+        fixtures::vm_paths(&sim.client().await, name)
+            .await
+            .is_empty(),
         "no VM named {name} remains"
     );
     failure
@@ -400,7 +383,7 @@ async fn lease_progress_is_the_real_percentage_and_reaches_100() {
     let client = sim.client_via(proxy.addr()).await;
     let report = import_ova(
         &client,
-        &request(OvaSource::File(ova.path.clone()), "br-progress"),
+        &fixtures::import_request(OvaSource::File(ova.path.clone()), "br-progress"),
         &SilentObserver,
         std::future::pending(),
     )
@@ -487,7 +470,7 @@ async fn every_manifest_spelling_verifies_and_a_missing_manifest_only_warns() {
         let name = format!("br-manifest-{i}");
         let report = import_ova(
             &client,
-            &request(OvaSource::File(ova.path.clone()), &name),
+            &fixtures::import_request(OvaSource::File(ova.path.clone()), &name),
             &SilentObserver,
             std::future::pending(),
         )
@@ -507,7 +490,7 @@ async fn every_manifest_spelling_verifies_and_a_missing_manifest_only_warns() {
     let ova = build_ova(&spec, dir.path());
     let report = import_ova(
         &client,
-        &request(OvaSource::File(ova.path.clone()), "br-no-manifest"),
+        &fixtures::import_request(OvaSource::File(ova.path.clone()), "br-no-manifest"),
         &SilentObserver,
         std::future::pending(),
     )
@@ -534,7 +517,7 @@ async fn every_manifest_spelling_verifies_and_a_missing_manifest_only_warns() {
             offset: 4096,
         },
     );
-    let mut r = request(OvaSource::File(ova.path.clone()), "br-skip");
+    let mut r = fixtures::import_request(OvaSource::File(ova.path.clone()), "br-skip");
     r.verify_manifest = false;
     let report = import_ova(&client, &r, &SilentObserver, std::future::pending())
         .await
@@ -552,7 +535,7 @@ async fn govc_options_annotate_inject_the_ovf_environment_and_power_on() {
     let dir = tempfile::tempdir().unwrap();
     let ova = build_ova(&OvaSpec::bottlerocket("bottlerocket-test"), dir.path());
     let client = sim.client().await;
-    let mut r = request(OvaSource::File(ova.path.clone()), "ignored");
+    let mut r = fixtures::import_request(OvaSource::File(ova.path.clone()), "ignored");
     r.name = None;
     r.options = ova_import::ImportOptions::parse(
         r#"{"Name": "br-options", "Annotation": "from options", "PowerOn": true,
@@ -627,7 +610,9 @@ async fn an_interrupted_import_aborts_the_lease_and_removes_the_vm() {
         ),
         "{failure}"
     );
-    assert!(vms_named(&sim, "br-interrupted").await.is_empty());
+    assert!(fixtures::vm_paths(&sim.client().await, "br-interrupted")
+        .await
+        .is_empty());
 }
 
 /// The same members as `ova`, rewritten in `order` (member names).
@@ -676,7 +661,7 @@ async fn a_manifest_after_the_disks_still_verifies_every_file() {
     let late = reordered(&ova, &order, dir.path());
     let report = import_ova(
         &client,
-        &request(OvaSource::File(late), "br-late-mf"),
+        &fixtures::import_request(OvaSource::File(late), "br-late-mf"),
         &SilentObserver,
         std::future::pending(),
     )
@@ -710,7 +695,7 @@ async fn a_manifest_after_the_disks_still_verifies_every_file() {
     let failure = expect_cleaned_up_failure(
         &sim,
         &client,
-        &request(OvaSource::File(late_bad), "br-late-bad"),
+        &fixtures::import_request(OvaSource::File(late_bad), "br-late-bad"),
         "br-late-bad",
     )
     .await;
@@ -768,7 +753,7 @@ async fn two_imports_of_one_name_racing_leave_exactly_one_template() {
         "{lost}"
     );
     assert_eq!(
-        vms_named(&sim, "br-race").await,
+        fixtures::vm_paths(&sim.client().await, "br-race").await,
         vec!["/DC0/vm/Templates/eks/br-race"]
     );
 }
@@ -885,5 +870,7 @@ async fn a_session_terminated_mid_upload_loses_the_lease_and_leaves_nothing() {
         matches!(failure.cleanup, Cleanup::Removed { vm: Some(_), .. }),
         "{failure}"
     );
-    assert!(vms_named(&sim, "br-lease-lost").await.is_empty());
+    assert!(fixtures::vm_paths(&sim.client().await, "br-lease-lost")
+        .await
+        .is_empty());
 }

@@ -34,18 +34,13 @@ fn simulator_with_slow_waits() -> Simulator {
     })
 }
 
-async fn vm_paths_named(client: &Client, name: &str) -> Vec<String> {
-    let finder = Finder::load(client, None).await.unwrap();
-    finder
-        .find_all(InventoryKind::VirtualMachine, &format!("/DC0/vm/{name}"))
-        .map(|found| found.into_iter().map(|vm| vm.path).collect())
-        .unwrap_or_default()
-}
-
 /// Returns once a VM of `name` exists (seen by `observer`, another session).
 async fn until_the_vm_exists(observer: &Client, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while vm_paths_named(observer, name).await.is_empty() {
+    while fixtures::vm_paths(observer, &format!("/DC0/vm/{name}"))
+        .await
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "no VM {name} after 60 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -105,7 +100,7 @@ async fn a_reset_during_a_clone_wait_reads_the_task_again_and_the_apply_complete
     );
     assert!(status.provider_id.is_some(), "{status:?}");
     assert_eq!(
-        vm_paths_named(&admin, "reset-mid-clone").await,
+        fixtures::vm_paths(&admin, "/DC0/vm/reset-mid-clone").await,
         vec!["/DC0/vm/reset-mid-clone".to_string()],
         "exactly one clone: the clone was not sent again"
     );
@@ -196,7 +191,9 @@ async fn a_session_terminated_during_a_clone_wait_is_replaced_and_the_apply_comp
     assert_eq!(terminated, 1, "the apply's session was terminated");
     assert!(status.provider_id.is_some(), "{status:?}");
     assert_eq!(
-        vm_paths_named(&admin, "relogin-mid-clone").await.len(),
+        fixtures::vm_paths(&admin, "/DC0/vm/relogin-mid-clone")
+            .await
+            .len(),
         1,
         "exactly one clone"
     );
