@@ -14,26 +14,14 @@ use crate::reconcile::{self, ApplyOptions, Context, Deleted, MachineError, Machi
 /// One machine and its bootstrap data.
 ///
 /// Its Debug output gives the bootstrap data's format and size, not its
-/// bytes: CAPI's bootstrap data carries cluster join tokens and keys.
-#[derive(Clone)]
+/// bytes (as [`BootstrapData`]'s does): CAPI's bootstrap data carries
+/// cluster join tokens and keys.
+#[derive(Clone, Debug)]
 pub struct Job {
     /// The machine.
     pub machine: Machine,
     /// Its user data, when it has any.
     pub bootstrap: Option<BootstrapData>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bootstrap = self
-            .bootstrap
-            .as_ref()
-            .map(|b| format!("{} bytes of {}", b.value.len(), b.format.as_str()));
-        f.debug_struct("Job")
-            .field("machine", &self.machine)
-            .field("bootstrap", &bootstrap)
-            .finish()
-    }
 }
 
 /// What to do with every machine.
@@ -93,8 +81,41 @@ pub enum PlanError {
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
     /// No machine in the file.
-    #[error("{0}: no VSphereMachine or VSphereVM document; nothing to do")]
-    Empty(String),
+    #[error(
+        "{origin}: no VSphereMachine or VSphereVM document ({}); nothing to do: \
+         give CAPV v1beta1 VSphereMachine or VSphereVM documents",
+        skipped_list(.skipped)
+    )]
+    Empty {
+        /// Where the documents came from (the file).
+        origin: String,
+        /// The documents the file does hold, as `document N (apiVersion Kind)`.
+        skipped: Vec<String>,
+    },
+}
+
+fn skipped_list(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        "the file holds no document".to_string()
+    } else {
+        format!("skipped: {}", skipped.join(", "))
+    }
+}
+
+/// `document N (apiVersion Kind)` for a document that is not a machine;
+/// `None` for a machine.
+fn not_a_machine(number: usize, doc: &Document) -> Option<String> {
+    let (api_version, kind) = match doc {
+        Document::Machine(_) | Document::Vm(_) => return None,
+        Document::MachineTemplate(t) => (&t.api_version, &t.kind),
+        Document::BootstrapSecret(s) => (&s.api_version, &s.kind),
+        Document::Other { kind, api_version } => (api_version, kind),
+    };
+    Some(if api_version.is_empty() {
+        format!("document {number} ({kind})")
+    } else {
+        format!("document {number} ({api_version} {kind})")
+    })
 }
 
 /// Reads a machines file into jobs. Each machine's bootstrap data is, in
@@ -115,16 +136,24 @@ pub fn plan(
     let docs = crate::model::parse_documents(text, origin)?;
     let mut warnings = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        if let Document::Other { kind, api_version } = doc {
-            warnings.push(format!(
-                "{origin}: document {} ({api_version} {kind}) is not a machine; skipped",
-                i + 1
-            ));
+        // Secrets and templates go with machines; other kinds are a warning.
+        if let Some(document) =
+            not_a_machine(i + 1, doc).filter(|_| matches!(doc, Document::Other { .. }))
+        {
+            warnings.push(format!("{origin}: {document} is not a machine; skipped"));
         }
     }
     let found = machines(&docs);
     if found.is_empty() {
-        return Err(PlanError::Empty(origin.to_string()));
+        let skipped = docs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, doc)| not_a_machine(i + 1, doc))
+            .collect();
+        return Err(PlanError::Empty {
+            origin: origin.to_string(),
+            skipped,
+        });
     }
     // The same machine twice (a VSphereMachine and its VSphereVM, say)
     // would be cloned twice in one run.
@@ -259,10 +288,15 @@ pub fn settings_for(
         })
         .collect();
     servers.dedup_by(|a, b| a.0 == b.0);
+    // A spec's server may be a URL with a password in it; messages show it
+    // without.
+    let shown = vsphere_client::config::redact_url_password;
     if let Some((first, origin)) = servers.first() {
         if let Some((other, other_origin)) = servers.iter().find(|(s, _)| s != first) {
             return Err(format!(
-                "{origin} names server {first} but {other_origin} names {other}: apply machines of one vCenter at a time"
+                "{origin} names server {} but {other_origin} names {}: apply machines of one vCenter at a time",
+                shown(first),
+                shown(other)
             ));
         }
         // A file must not send the user's credentials to a server of its
@@ -276,8 +310,9 @@ pub fn settings_for(
                 .map_err(|e| format!("{origin}: spec.server: {e}"))?;
             if configured_host != spec_host {
                 return Err(format!(
-                    "{origin} names server {first} but the configured server (--url / GOVC_URL) is \
-                     {configured_host}; unset GOVC_URL to use the file's server, or fix the file"
+                    "{origin} names server {} but the configured server (--url / GOVC_URL) is \
+                     {configured_host}; unset GOVC_URL to use the file's server, or fix the file",
+                    shown(first)
                 ));
             }
         } else {
@@ -445,6 +480,62 @@ mod tests {
         let settings = settings_for(&jobs, &ConnectionSettings::default()).unwrap();
         assert_eq!(settings.url.as_deref(), Some("evil.example"));
         assert_eq!(settings.thumbprint.as_deref(), Some("AB"));
+    }
+
+    #[test]
+    fn server_errors_do_not_show_a_password_in_spec_server() {
+        let with_password = |name: &str, server: &str| {
+            machine("VSphereMachine", name, &format!("  server: {server}\n"))
+        };
+        let configured = ConnectionSettings {
+            url: Some("https://vc.lab/sdk".into()),
+            ..Default::default()
+        };
+        let text = with_password("w-1", "https://admin:pw-one@evil.example/sdk");
+        let jobs = plan(&text, "m.yaml", None).unwrap().jobs;
+        let err = settings_for(&jobs, &configured).unwrap_err();
+        assert!(
+            err.contains(
+                "names server https://admin:********@evil.example/sdk but the configured server"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("pw-one"), "{err}");
+
+        let text = [
+            with_password("w-1", "https://admin:pw-one@vc-a.example"),
+            with_password("w-2", "https://admin:pw-two@vc-b.example"),
+        ]
+        .join("---\n");
+        let jobs = plan(&text, "m.yaml", None).unwrap().jobs;
+        let err = settings_for(&jobs, &ConnectionSettings::default()).unwrap_err();
+        assert!(
+            err.contains("names server https://admin:********@vc-a.example but m.yaml: document 2 (VSphereMachine w-2) names https://admin:********@vc-b.example"),
+            "{err}"
+        );
+        assert!(!err.contains("pw-one") && !err.contains("pw-two"), "{err}");
+    }
+
+    #[test]
+    fn a_file_without_machines_names_the_documents_it_skipped() {
+        let text = "apiVersion: example.com/v1\nkind: Nonsense\nmetadata: {name: x}\n---\nkind: Kindless\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: w-1}\nstringData: {value: x}\n";
+        let err = plan(text, "m.yaml", None).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::Empty { skipped, .. } if skipped.len() == 3),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "m.yaml: no VSphereMachine or VSphereVM document (skipped: document 1 \
+             (example.com/v1 Nonsense), document 2 (Kindless), document 3 (v1 Secret)); \
+             nothing to do: give CAPV v1beta1 VSphereMachine or VSphereVM documents"
+        );
+        let err = plan("---\n# nothing\n", "m.yaml", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.yaml: no VSphereMachine or VSphereVM document (the file holds no document); \
+             nothing to do: give CAPV v1beta1 VSphereMachine or VSphereVM documents"
+        );
     }
 }
 

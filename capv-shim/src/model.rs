@@ -1248,7 +1248,11 @@ impl Default for VSphereMachineTemplate {
 /// assert_eq!(data.format, BootstrapFormat::Other("bottlerocket".into()));
 /// # Ok::<(), capv_shim::model::ModelError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its Debug output gives the bootstrap format and each `data` and
+/// `stringData` key's size in bytes, never the values: CAPI's bootstrap
+/// data carries cluster join tokens and keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BootstrapSecret {
     /// `v1`.
@@ -1270,6 +1274,78 @@ pub struct BootstrapSecret {
     /// Where it was read from. Not part of the object.
     #[serde(skip)]
     pub origin: String,
+}
+
+impl BootstrapSecret {
+    /// `key` from `stringData`, else base64-decoded from `data`; the error
+    /// says which field is wrong.
+    fn lookup(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        if let Some(plain) = self.string_data.get(key) {
+            return Ok(Some(plain.clone().into_bytes()));
+        }
+        match self.data.get(key) {
+            None => Ok(None),
+            Some(b64) => {
+                // Secrets printed by kubectl never wrap, but hand-written
+                // ones often do; whitespace is not data.
+                let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+                base64::engine::general_purpose::STANDARD
+                    .decode(compact.as_bytes())
+                    .map(Some)
+                    .map_err(|e| format!("`data.{key}` is not valid base64 ({e})"))
+            }
+        }
+    }
+
+    /// The `format` key; none means cloud-config.
+    fn format(&self) -> Result<BootstrapFormat, String> {
+        match self.lookup("format")? {
+            None => Ok(BootstrapFormat::CloudConfig),
+            Some(bytes) => String::from_utf8(bytes)
+                .map(|s| BootstrapFormat::from_name(&s))
+                .map_err(|_| "`format` is not UTF-8 text".to_string()),
+        }
+    }
+}
+
+/// A secret's size in Debug output, in place of its bytes.
+struct SecretSize(usize);
+
+impl fmt::Debug for SecretSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0)
+    }
+}
+
+/// A Secret's `data` or `stringData` in Debug output: keys and sizes.
+struct SecretSizes<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for SecretSizes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, SecretSize(v.len()))))
+            .finish()
+    }
+}
+
+// `data` and `stringData` hold bootstrap data: join tokens and keys.
+impl fmt::Debug for BootstrapSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = match self.format() {
+            Ok(format) => format.as_str().to_string(),
+            Err(_) => "(unreadable)".to_string(),
+        };
+        f.debug_struct("BootstrapSecret")
+            .field("api_version", &self.api_version)
+            .field("kind", &self.kind)
+            .field("metadata", &self.metadata)
+            .field("type", &self.r#type)
+            .field("format", &format)
+            .field("data", &SecretSizes(&self.data))
+            .field("string_data", &SecretSizes(&self.string_data))
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 impl Default for BootstrapSecret {
@@ -1340,14 +1416,29 @@ impl BootstrapFormat {
 /// use capv_shim::model::{BootstrapData, BootstrapFormat};
 /// let d = BootstrapData::from_file(b"[settings]".to_vec(), BootstrapFormat::from_name("bottlerocket"));
 /// assert_eq!(d.value, b"[settings]");
+/// // Debug output gives the size and format, never the data.
+/// assert_eq!(format!("{d:?}"), "BootstrapData(10 bytes of bottlerocket)");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BootstrapData {
     /// Format.
     pub format: BootstrapFormat,
     /// The data (as found; [`crate::metadata::encode_user_data`] normalizes
     /// any base64 layers).
     pub value: Vec<u8>,
+}
+
+// CAPI's bootstrap data carries cluster join tokens and keys.
+impl fmt::Debug for BootstrapData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("BootstrapData")
+            .field(&format_args!(
+                "{} bytes of {}",
+                self.value.len(),
+                self.format.as_str()
+            ))
+            .finish()
+    }
 }
 
 impl BootstrapData {
@@ -1368,42 +1459,14 @@ impl BootstrapData {
         } else {
             secret.origin.clone()
         };
-        let decode = |key: &str| -> Result<Option<Vec<u8>>, ModelError> {
-            if let Some(plain) = secret.string_data.get(key) {
-                return Ok(Some(plain.clone().into_bytes()));
-            }
-            match secret.data.get(key) {
-                None => Ok(None),
-                Some(b64) => {
-                    // Secrets printed by kubectl never wrap, but hand-written
-                    // ones often do; whitespace is not data.
-                    let compact: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-                    base64::engine::general_purpose::STANDARD
-                        .decode(compact.as_bytes())
-                        .map(Some)
-                        .map_err(|e| ModelError::Secret {
-                            origin: origin.clone(),
-                            message: format!("`data.{key}` is not valid base64 ({e})"),
-                        })
-                }
-            }
-        };
-        let value = decode("value")?.ok_or_else(|| ModelError::Secret {
+        let fail = |message: String| ModelError::Secret {
             origin: origin.clone(),
-            message: "the Secret has no `data.value` or `stringData.value`".to_string(),
-        })?;
-        let format = match decode("format")? {
-            None => BootstrapFormat::CloudConfig,
-            Some(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => BootstrapFormat::from_name(&s),
-                Err(_) => {
-                    return Err(ModelError::Secret {
-                        origin,
-                        message: "`format` is not UTF-8 text".to_string(),
-                    })
-                }
-            },
+            message,
         };
+        let value = secret.lookup("value").map_err(fail)?.ok_or_else(|| {
+            fail("the Secret has no `data.value` or `stringData.value`".to_string())
+        })?;
+        let format = secret.format().map_err(fail)?;
         Ok(BootstrapData { format, value })
     }
 
@@ -2476,6 +2539,69 @@ spec:
         assert!(text.contains("data.value"), "{text}");
         let empty = BootstrapSecret::default();
         assert!(BootstrapData::from_secret(&empty).is_err());
+    }
+
+    #[test]
+    fn bootstrap_debug_output_gives_format_and_sizes_never_the_data() {
+        const TOKEN: &str = "JOIN-TOKEN-abcdef.0123456789abcdef";
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let encoded = b64.encode(TOKEN);
+        let yaml = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: w}}\ndata:\n  format: {}\n  value: {encoded}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData:\n  value: {TOKEN}\n",
+            b64.encode("bottlerocket"),
+        );
+        let docs = parse_documents(&yaml, "s.yaml").unwrap();
+        let Document::BootstrapSecret(data) = &docs[0] else {
+            panic!()
+        };
+        let Document::BootstrapSecret(plain) = &docs[1] else {
+            panic!()
+        };
+        let decoded = BootstrapData::from_secret(data).unwrap();
+        assert_eq!(decoded.value, TOKEN.as_bytes());
+        let shown = [
+            format!("{docs:?}"),
+            format!("{docs:#?}"),
+            format!("{decoded:?}"),
+            format!("{:?}", BootstrapData::from_secret(plain).unwrap()),
+        ];
+        for text in &shown {
+            assert!(
+                !text.contains("JOIN-TOKEN") && !text.contains(&encoded),
+                "{text}"
+            );
+        }
+        // The format, and sizes as written: base64 text in `data`, plain
+        // text in `stringData`.
+        for secret in [
+            format!(
+                "format: \"bottlerocket\", data: {{\"format\": 16 bytes, \"value\": {} bytes}}, string_data: {{}}",
+                encoded.len()
+            ),
+            format!(
+                "format: \"cloud-config\", data: {{}}, string_data: {{\"value\": {} bytes}}",
+                TOKEN.len()
+            ),
+        ] {
+            assert!(shown[0].contains(&secret), "{secret} in {}", shown[0]);
+        }
+        assert_eq!(
+            shown[2],
+            format!("BootstrapData({} bytes of bottlerocket)", TOKEN.len())
+        );
+        assert_eq!(
+            shown[3],
+            format!("BootstrapData({} bytes of cloud-config)", TOKEN.len())
+        );
+        // A format that cannot be read is not quoted either.
+        let mut bad = plain.clone();
+        bad.data.insert("format".into(), "***".into());
+        let text = format!("{bad:?}");
+        assert!(text.contains("format: \"(unreadable)\""), "{text}");
+        assert!(
+            !text.contains("***") && !text.contains("JOIN-TOKEN"),
+            "{text}"
+        );
     }
 
     fn err_of(yaml: &str) -> (ModelError, String) {

@@ -91,7 +91,11 @@ pub struct MachineApplyArgs {
 }
 
 /// Where the server is and how to trust it.
-#[derive(Debug, Args)]
+///
+/// Its Debug output shows `url` with any password replaced by `********`
+/// (see [`vsphere_client::config::redact_url_password`]): `GOVC_URL` may be
+/// `https://user:password@host`.
+#[derive(Args)]
 pub struct ServerArgs {
     /// vCenter URL: `https://[user[:password]@]host[:port][/sdk]`, `host` or `host:port`.
     #[arg(short = 'u', long = "url", env = "GOVC_URL", hide_env_values = true)]
@@ -112,6 +116,22 @@ pub struct ServerArgs {
     /// More log output on stderr (-v debug, -vv trace). Secrets are never logged.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl std::fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self
+            .url
+            .as_deref()
+            .map(vsphere_client::config::redact_url_password);
+        f.debug_struct("ServerArgs")
+            .field("url", &url)
+            .field("insecure", &self.insecure)
+            .field("tls_ca_certs", &self.tls_ca_certs)
+            .field("json", &self.json)
+            .field("verbose", &self.verbose)
+            .finish()
+    }
 }
 
 /// Logging in, on top of [`ServerArgs`].
@@ -429,6 +449,28 @@ mod tests {
         assert_eq!(govc_bool("TRUE"), Ok(true));
         assert_eq!(govc_bool("0"), Ok(false));
         assert!(govc_bool("yes please").is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_password_in_the_url() {
+        let cli =
+            Cli::try_parse_from(["vsctl", "ls", "-u", "https://admin:s3cr%2Fet@vc.local/sdk"])
+                .unwrap();
+        for shown in [format!("{cli:?}"), format!("{cli:#?}")] {
+            assert!(!shown.contains("s3cr"), "{shown}");
+            assert!(
+                shown.contains("https://admin:********@vc.local/sdk"),
+                "{shown}"
+            );
+        }
+        let Command::Ls(ls) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            ls.session.server.url.as_deref(),
+            Some("https://admin:s3cr%2Fet@vc.local/sdk"),
+            "only the Debug output is redacted"
+        );
     }
 
     #[test]

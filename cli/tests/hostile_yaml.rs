@@ -475,12 +475,16 @@ fn machine_apply_and_status_refuse_unusable_files_naming_file_document_field_and
         (
             "empty",
             String::new(),
-            vec!["no VSphereMachine or VSphereVM document".into()],
+            vec![
+                "no VSphereMachine or VSphereVM document (the file holds no document); nothing to do: give CAPV v1beta1 VSphereMachine or VSphereVM documents".into(),
+            ],
         ),
         (
             "only other kinds",
-            "apiVersion: example.com/v1\nkind: Nonsense\nmetadata: {name: x}\n".into(),
-            vec!["no VSphereMachine or VSphereVM document".into()],
+            "apiVersion: example.com/v1\nkind: Nonsense\nmetadata: {name: x}\n---\nkind: Nonsense2\n".into(),
+            vec![
+                "machines.yaml: no VSphereMachine or VSphereVM document (skipped: document 1 (example.com/v1 Nonsense), document 2 (Nonsense2)); nothing to do: give CAPV v1beta1 VSphereMachine or VSphereVM documents".into(),
+            ],
         ),
     ];
     for (case, yaml, needles) in &cases {

@@ -319,3 +319,62 @@ async fn a_hundred_megabyte_file_is_refused_without_reading_it_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn planning_warnings_are_printed_even_when_the_connection_fails() {
+    // A loopback port nothing listens on: the connection is refused.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("machines.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: VSphereMachine
+metadata: {{name: unreachable-1}}
+spec:
+  server: {closed}
+  thumbprint: \"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01\"
+  template: /DC0/vm/br
+  network: {{devices: [{{networkName: VM Network, dhcp4: true}}]}}
+---
+apiVersion: example.com/v1
+kind: Nonsense
+metadata: {{name: x}}
+"
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let skipped = format!(
+        "warning: {file}: document 2 (example.com/v1 Nonsense) is not a machine; skipped\n"
+    );
+    let no_bootstrap =
+        format!("warning: {file}: document 1 (VSphereMachine unreachable-1): no bootstrap data");
+    for (action, json) in [("apply", false), ("apply", true), ("status", true)] {
+        let mut args = vec!["machine", action, "-f", file];
+        if json {
+            args.push("--json");
+        }
+        let out = vsctl(&args, &credentials()).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "{args:?}: nothing but results on stdout");
+        assert!(stderr.starts_with(&skipped), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.contains(&no_bootstrap),
+            action == "apply",
+            "{args:?}: {stderr}"
+        );
+        // The connection's failure follows the warnings.
+        let last = stderr.lines().last().unwrap();
+        assert!(
+            last.starts_with("vsctl: ") && last.contains(&closed.to_string()),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains(PASSWORD), "{args:?}: {stderr}");
+    }
+}

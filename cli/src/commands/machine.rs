@@ -51,16 +51,18 @@ pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
     };
     let plan = bulk::plan(&text, &origin, default_bootstrap)
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let mut stderr = String::new();
+    // Printed now, not with the results: a failed connection (or anything
+    // else that ends the run) must not swallow them. Standard error, so
+    // `--json` output stays JSON.
     for warning in &plan.warnings {
-        stderr.push_str(&format!("warning: {warning}\n"));
+        eprintln!("warning: {warning}");
     }
     if matches!(action, Action::Apply(_)) {
         for job in plan.jobs.iter().filter(|j| j.bootstrap.is_none()) {
-            stderr.push_str(&format!(
-                "warning: {}: no bootstrap data (no --bootstrap-data, no Secret named by bootstrapRef or after the machine)\n",
+            eprintln!(
+                "warning: {}: no bootstrap data (no --bootstrap-data, no Secret named by bootstrapRef or after the machine)",
                 job.machine.origin
-            ));
+            );
         }
     }
     let defaults = session_settings(&common.session)?;
@@ -89,6 +91,7 @@ pub async fn run(args: &MachineArgs) -> Result<Output, CliError> {
     .await?;
     let _ = client.logout().await;
 
+    let mut stderr = String::new();
     let mut outcomes: Vec<&Outcome> = Vec::new();
     let mut failed = 0;
     for result in &results {
