@@ -294,7 +294,27 @@ pub struct ImportOvaArgs {
     pub lease_progress_interval: std::time::Duration,
     /// The OVA: a local path or an http(s):// URL.
     #[arg(value_name = "PATH_OR_URL")]
-    pub source: String,
+    pub source: OvaLocation,
+}
+
+/// The OVA argument as typed. Its Debug hides a URL's password and query
+/// (presigned tokens), so the parsed command line can be logged.
+#[derive(Clone)]
+pub struct OvaLocation(pub String);
+
+impl std::str::FromStr for OvaLocation {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(OvaLocation(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for OvaLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OvaLocation")
+            .field(&ova_import::source::redact_location(&self.0))
+            .finish()
+    }
 }
 
 /// `500ms`, `5s`, `10m`, `1h`, or plain seconds.
@@ -471,6 +491,21 @@ mod tests {
             Some("https://admin:s3cr%2Fet@vc.local/sdk"),
             "only the Debug output is redacted"
         );
+    }
+
+    #[test]
+    fn debug_output_hides_the_ova_urls_password_and_query() {
+        let cli = Cli::try_parse_from([
+            "vsctl",
+            "import-ova",
+            "https://u:s3cret@images.local/br.ova?X-Amz-Signature=t0ken",
+        ])
+        .unwrap();
+        for shown in [format!("{cli:?}"), format!("{cli:#?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(!shown.contains("t0ken"), "{shown}");
+            assert!(shown.contains("images.local/br.ova"), "{shown}");
+        }
     }
 
     #[test]

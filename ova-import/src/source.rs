@@ -84,12 +84,12 @@ impl OvaSource {
         let lower = input.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             return Url::parse(input).map(OvaSource::Url).map_err(|e| {
-                SourceError::Unsupported(format!("{} ({e})", redact_unparsed(input)))
+                SourceError::Unsupported(format!("{} ({e})", redact_location(input)))
             });
         }
         if let Some((scheme, _)) = input.split_once("://") {
             if scheme.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(SourceError::Unsupported(redact_unparsed(input)));
+                return Err(SourceError::Unsupported(redact_location(input)));
             }
         }
         Ok(OvaSource::File(PathBuf::from(input)))
@@ -300,9 +300,20 @@ impl OvaSource {
     }
 }
 
-/// A URL that did not parse, as errors quote it: without its password
-/// (see [`vsphere_client::config::redact_url_password`]) or its query.
-fn redact_unparsed(input: &str) -> String {
+/// An OVA location as typed (a path, or a URL that may not parse), fit to
+/// print: without a URL's password (see
+/// [`vsphere_client::config::redact_url_password`]) or its query, which may
+/// carry a presigned token.
+///
+/// ```
+/// use ova_import::source::redact_location;
+/// assert_eq!(
+///     redact_location("https://u:secret@images.example/br.ova?X-Amz-Signature=abc"),
+///     "https://u:********@images.example/br.ova?…"
+/// );
+/// assert_eq!(redact_location("./br.ova"), "./br.ova");
+/// ```
+pub fn redact_location(input: &str) -> String {
     let redacted = vsphere_client::config::redact_url_password(input);
     match redacted.split_once('?') {
         Some((before, _)) => format!("{before}?…"),

@@ -46,7 +46,7 @@ pub async fn run(args: &ImportOvaArgs) -> Result<Output, CliError> {
 }
 
 fn import_request(args: &ImportOvaArgs) -> Result<ImportRequest, CliError> {
-    let source = OvaSource::parse(&args.source).map_err(|e| CliError::usage(e.to_string()))?;
+    let source = OvaSource::parse(&args.source.0).map_err(|e| CliError::usage(e.to_string()))?;
     let settings = session_settings(&args.session)?;
     let tls_options = settings.tls_options()?;
     let (vcenter, _) = settings.server_url()?;
