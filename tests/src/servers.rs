@@ -573,7 +573,8 @@ struct ProxyStats {
     open: Mutex<Vec<std::sync::Weak<ConnState>>>,
 }
 
-/// What [`FaultProxy::reset_open_connections`] did.
+/// What [`FaultProxy::reset_open_connections`] and
+/// [`FaultProxy::reset_once_a_request_waits`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResetReport {
     /// Connections reset.
@@ -641,7 +642,7 @@ impl FaultProxy {
         let mut report = ResetReport::default();
         for state in open.iter().filter_map(std::sync::Weak::upgrade) {
             report.reset += 1;
-            if state.awaiting_answer.load(Ordering::SeqCst) {
+            if lock(&state.awaiting_since).is_some() {
                 report.awaiting_answer += 1;
             }
             // A stored permit: the connection resets even if it is between
@@ -649,6 +650,36 @@ impl FaultProxy {
             state.reset.notify_one();
         }
         report
+    }
+
+    /// Waits until a connection's client has waited at least `min` for an
+    /// answer (a request the server holds, not one in passing), then resets
+    /// every open connection. Panics after 60 s without such a request.
+    pub async fn reset_once_a_request_waits(&self, min: Duration) -> ResetReport {
+        self.until_a_request_waits(min).await;
+        self.reset_open_connections()
+    }
+
+    /// Returns once a connection's client has waited at least `min` for an
+    /// answer. Panics after 60 s without such a request.
+    pub async fn until_a_request_waits(&self, min: Duration) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting = lock(&self.stats.open)
+                .iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .any(|state| {
+                    lock(&state.awaiting_since).is_some_and(|since| since.elapsed() >= min)
+                });
+            if waiting {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "FaultProxy: no request waited {min:?} for its answer within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -679,12 +710,20 @@ async fn proxy_accept_loop(
     }
 }
 
+/// Fewer unanswered client bytes than this are not a request: in TLS 1.3
+/// the client speaks last in the handshake (its Finished, under 100 bytes),
+/// so a new idle connection ends with client bytes; an HTTP request with its
+/// TLS framing is several hundred.
+const REQUEST_MIN_BYTES: u64 = 256;
+
 /// State shared by the two directions of one connection.
 struct ConnState {
     upstream_bytes: AtomicU64,
     stalled: AtomicBool,
-    /// The client sent bytes after the server's last ones.
-    awaiting_answer: AtomicBool,
+    /// Client bytes since the server's last ones.
+    unanswered_bytes: AtomicU64,
+    /// Since when those bytes make a request (see [`REQUEST_MIN_BYTES`]).
+    awaiting_since: Mutex<Option<std::time::Instant>>,
     /// Wakes the connection to reset it ([`FaultProxy::reset_open_connections`]).
     reset: tokio::sync::Notify,
 }
@@ -713,7 +752,8 @@ async fn proxy_connection(
     let state = Arc::new(ConnState {
         upstream_bytes: AtomicU64::new(0),
         stalled: AtomicBool::new(false),
-        awaiting_answer: AtomicBool::new(false),
+        unanswered_bytes: AtomicU64::new(0),
+        awaiting_since: Mutex::new(None),
         reset: tokio::sync::Notify::new(),
     });
     lock(&stats.open).push(Arc::downgrade(&state));
@@ -815,7 +855,19 @@ where
             return PumpEnd::Error;
         }
         if !chunk.is_empty() {
-            state.awaiting_answer.store(upstream, Ordering::SeqCst);
+            let mut since = lock(&state.awaiting_since);
+            if upstream {
+                let unanswered = state
+                    .unanswered_bytes
+                    .fetch_add(chunk.len() as u64, Ordering::SeqCst)
+                    + chunk.len() as u64;
+                if unanswered >= REQUEST_MIN_BYTES && since.is_none() {
+                    *since = Some(std::time::Instant::now());
+                }
+            } else {
+                state.unanswered_bytes.store(0, Ordering::SeqCst);
+                *since = None;
+            }
         }
         match trigger {
             Some(ProxyFault::ResetAfterUpstreamBytes(_)) => {

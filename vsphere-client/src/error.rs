@@ -25,6 +25,9 @@ pub enum Error {
         url: String,
         /// What failed.
         reason: String,
+        /// Whether the request may have reached the server: `false` when no
+        /// connection could be made, so the server never saw it.
+        sent: bool,
     },
     /// The server did not answer in time.
     #[error("{method}: no answer from {url} within {seconds} s")]
@@ -73,6 +76,31 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the connection broke or a proxy in front of the server could
+    /// not reach it (HTTP 502, 503, 504): the call may succeed on a new
+    /// connection. A timeout is not: the server may just be slow, and
+    /// waiting as long again helps nobody.
+    ///
+    /// ```
+    /// let e = vsphere_client::Error::HttpStatus {
+    ///     method: "RetrievePropertiesEx".into(),
+    ///     url: "https://vc/sdk".into(),
+    ///     status: 503,
+    ///     body: String::new(),
+    /// };
+    /// assert!(e.is_connection_lost());
+    /// ```
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            Error::Transport { .. }
+                | Error::HttpStatus {
+                    status: 502..=504,
+                    ..
+                }
+        )
+    }
+
     /// The vim25 fault behind this error, if there is one.
     pub fn fault(&self) -> Option<&Fault> {
         match self {

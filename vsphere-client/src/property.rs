@@ -381,6 +381,10 @@ pub async fn retrieve(client: &Client, specs: &[PropertyFilterSpec]) -> Result<V
 
 /// [`retrieve`] asking the server for at most `page_size` objects a page.
 ///
+/// A continuation token is good for one call only: when the connection
+/// breaks while a later page is read, the retrieval starts over (up to three
+/// times) rather than sending the token again.
+///
 /// ```no_run
 /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
 /// use vsphere_client::property::{retrieve_paged, ObjectSpec, PropertyFilterSpec, PropertySpec};
@@ -397,6 +401,35 @@ pub async fn retrieve_paged(
     specs: &[PropertyFilterSpec],
     page_size: Option<u32>,
 ) -> Result<Vec<ObjectContent>> {
+    let mut pauses = RECONNECT_PAUSES.iter();
+    loop {
+        match retrieve_pages(client, specs, page_size).await {
+            Err(Retrieval::Continuation(error)) if error.is_connection_lost() => {
+                let Some(pause) = pauses.next() else {
+                    return Err(error);
+                };
+                tracing::warn!(%error, "connection lost between pages; retrieving again from the start");
+                tokio::time::sleep(*pause).await;
+            }
+            Err(Retrieval::Continuation(error) | Retrieval::First(error)) => return Err(error),
+            Ok(all) => return Ok(all),
+        }
+    }
+}
+
+/// Where a paged retrieval failed.
+enum Retrieval {
+    /// The first page (already sent again by [`Client::invoke`] when safe).
+    First(Error),
+    /// A continuation.
+    Continuation(Error),
+}
+
+async fn retrieve_pages(
+    client: &Client,
+    specs: &[PropertyFilterSpec],
+    page_size: Option<u32>,
+) -> Result<Vec<ObjectContent>, Retrieval> {
     let pc = &client.service_content().property_collector;
     let response = client
         .invoke(
@@ -409,8 +442,9 @@ pub async fn retrieve_paged(
                 },
             },
         )
-        .await?;
-    let (mut all, mut token) = contents_and_token(&response)?;
+        .await
+        .map_err(Retrieval::First)?;
+    let (mut all, mut token) = contents_and_token(&response).map_err(Retrieval::First)?;
     while let Some(t) = token {
         let response = client
             .invoke(
@@ -420,8 +454,9 @@ pub async fn retrieve_paged(
                     token: &t,
                 },
             )
-            .await?;
-        let (more, next) = contents_and_token(&response)?;
+            .await
+            .map_err(Retrieval::Continuation)?;
+        let (more, next) = contents_and_token(&response).map_err(Retrieval::Continuation)?;
         all.extend(more);
         token = next;
     }
@@ -797,6 +832,18 @@ pub struct PropertyWatch {
 
 impl PropertyWatch {
     /// Creates the collector and its filter.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client, task: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::{ObjectSpec, PropertyFilterSpec, PropertySpec, PropertyWatch};
+    /// let spec = PropertyFilterSpec {
+    ///     prop_set: vec![PropertySpec::new("Task", &["info.state"])],
+    ///     object_set: vec![ObjectSpec::object(task)],
+    /// };
+    /// let watch = PropertyWatch::create(client, &spec).await?;
+    /// watch.destroy(client).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn create(client: &Client, spec: &PropertyFilterSpec) -> Result<PropertyWatch> {
         Ok(PropertyWatch {
             collector: create_collector(client, spec).await?,
@@ -816,6 +863,24 @@ impl PropertyWatch {
     /// before the client logged in again. Either way the watch starts afresh
     /// with a new collector, on a new connection, so its next update is the
     /// whole current state: a task that finished meanwhile is seen finished.
+    /// One call may thus take longer than `max_wait`: up to four waits and
+    /// the pauses between them.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client, task: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::{ObjectSpec, PropertyFilterSpec, PropertySpec, PropertyWatch};
+    /// let spec = PropertyFilterSpec {
+    ///     prop_set: vec![PropertySpec::new("Task", &["info.state"])],
+    ///     object_set: vec![ObjectSpec::object(task)],
+    /// };
+    /// let mut watch = PropertyWatch::create(client, &spec).await?;
+    /// while let Some(update) = watch.next(client, std::time::Duration::from_secs(30)).await? {
+    ///     # let _ = update;
+    ///     break;
+    /// }
+    /// watch.destroy(client).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn next(&mut self, client: &Client, max_wait: Duration) -> Result<Option<Response>> {
         let mut pauses = RECONNECT_PAUSES.iter();
         let mut collector_recreated = false;
@@ -826,7 +891,7 @@ impl PropertyWatch {
                 Err(error) => error,
             };
             match &error {
-                Error::Transport { .. } => {
+                _ if error.is_connection_lost() => {
                     let Some(pause) = pauses.next() else {
                         return Err(error);
                     };
@@ -864,9 +929,7 @@ impl PropertyWatch {
     /// Whether a fault says this watch's collector is gone.
     fn is_lost_collector(&self, fault: &FaultKind) -> bool {
         match fault {
-            FaultKind::ManagedObjectNotFound { obj } => {
-                obj.as_ref().is_none_or(|obj| *obj == self.collector)
-            }
+            FaultKind::ManagedObjectNotFound { obj } => obj.as_ref() == Some(&self.collector),
             _ => false,
         }
     }
@@ -901,6 +964,17 @@ impl PropertyWatch {
 
     /// Destroys the collector (and with it the filter). A collector the
     /// server no longer knows went with the session it ended: nothing to do.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &vsphere_client::Client, task: vsphere_client::ManagedObjectReference) -> vsphere_client::Result<()> {
+    /// use vsphere_client::property::{ObjectSpec, PropertyFilterSpec, PropertySpec, PropertyWatch};
+    /// let spec = PropertyFilterSpec {
+    ///     prop_set: vec![PropertySpec::new("Task", &["info.state"])],
+    ///     object_set: vec![ObjectSpec::object(task)],
+    /// };
+    /// PropertyWatch::create(client, &spec).await?.destroy(client).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn destroy(self, client: &Client) -> Result<()> {
         match destroy_collector(client, &self.collector).await {
             Err(Error::Fault { fault, .. }) if self.is_lost_collector(&fault.kind) => Ok(()),
@@ -909,35 +983,48 @@ impl PropertyWatch {
     }
 }
 
-/// A private collector with one filter for `spec`.
+/// A private collector with one filter for `spec`. A session the server
+/// ends between the two calls takes the new collector with it (the filter
+/// call logs in again and finds no collector): then one more is made.
 async fn create_collector(
     client: &Client,
     spec: &PropertyFilterSpec,
 ) -> Result<ManagedObjectReference> {
-    let collector: ManagedObjectReference = client
-        .invoke(
-            "CreatePropertyCollector",
-            &This {
-                this: &client.service_content().property_collector,
-            },
-        )
-        .await?
-        .decode_returnval()?;
-    let filter = client
-        .invoke(
-            "CreateFilter",
-            &CreateFilter {
-                this: &collector,
-                spec,
-                partial_updates: false,
-            },
-        )
-        .await;
-    if let Err(e) = filter {
-        let _ = destroy_collector(client, &collector).await;
-        return Err(e);
+    let mut may_try_again = true;
+    loop {
+        let collector: ManagedObjectReference = client
+            .invoke(
+                "CreatePropertyCollector",
+                &This {
+                    this: &client.service_content().property_collector,
+                },
+            )
+            .await?
+            .decode_returnval()?;
+        let filter = client
+            .invoke(
+                "CreateFilter",
+                &CreateFilter {
+                    this: &collector,
+                    spec,
+                    partial_updates: false,
+                },
+            )
+            .await;
+        match filter {
+            Ok(_) => return Ok(collector),
+            Err(Error::Fault { fault, .. })
+                if may_try_again
+                    && matches!(&fault.kind, FaultKind::ManagedObjectNotFound { obj: Some(obj) } if *obj == collector) =>
+            {
+                may_try_again = false;
+            }
+            Err(e) => {
+                let _ = destroy_collector(client, &collector).await;
+                return Err(e);
+            }
+        }
     }
-    Ok(collector)
 }
 
 async fn destroy_collector(client: &Client, collector: &ManagedObjectReference) -> Result<()> {

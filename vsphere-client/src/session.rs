@@ -16,7 +16,10 @@ use crate::types::{ManagedObjectReference, ServiceContent, This, UserSession};
 ///
 /// Every call goes through [`Client::invoke`], which logs in again once,
 /// transparently, when the server says the session is no longer
-/// authenticated (expired or terminated), then retries the call.
+/// authenticated (expired or terminated), then retries the call; and which
+/// sends a call again on a new connection when the connection broke before
+/// it reached the server, or when the call only reads (see
+/// [`Client::invoke`]).
 ///
 /// ```no_run
 /// # async fn demo() -> vsphere_client::Result<()> {
@@ -60,13 +63,14 @@ struct TerminateSession<'a> {
 /// vim25 methods whose second call has the same effect as the first. When
 /// the connection breaks before their answer arrives (a reset, a load
 /// balancer restarting), they are sent again on a new connection; any other
-/// method is never re-sent, since the server may have acted on it.
-/// `WaitForUpdatesEx` is not here: [`PropertyWatch`](crate::property::PropertyWatch)
-/// recovers it itself, because an update set lost on the wire is not sent
-/// twice.
+/// method is sent again only when it never reached the server, since the
+/// server may have acted on it. Not here: `WaitForUpdatesEx`, which
+/// [`PropertyWatch`](crate::property::PropertyWatch) recovers itself (an
+/// update set lost on the wire is not sent twice), and
+/// `ContinueRetrievePropertiesEx`, whose token is good for one call only
+/// ([`retrieve_paged`](crate::property::retrieve_paged) starts over instead).
 const IDEMPOTENT_METHODS: &[&str] = &[
     "RetrievePropertiesEx",
-    "ContinueRetrievePropertiesEx",
     "FindByUuid",
     "FetchUserPrivilegeOnEntities",
     "CreateImportSpec",
@@ -79,6 +83,32 @@ pub(crate) const RECONNECT_PAUSES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(3),
 ];
+
+/// Runs `call`, and again after each of [`RECONNECT_PAUSES`] while it fails
+/// with an error `may_resend` accepts.
+async fn with_reconnects<T, F, Fut>(
+    method: &str,
+    may_resend: impl Fn(&Error) -> bool,
+    mut call: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut pauses = RECONNECT_PAUSES.iter();
+    loop {
+        match call().await {
+            Err(error) if may_resend(&error) => {
+                let Some(pause) = pauses.next() else {
+                    return Err(error);
+                };
+                tracing::warn!(method, %error, "connection lost; sending the call again");
+                tokio::time::sleep(*pause).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 fn reports_not_authenticated(response: &Response) -> bool {
     let Some(ret) = response.returnval() else {
@@ -233,18 +263,17 @@ impl Client {
             .as_ref()
             .ok_or(Error::Config(crate::config::ConfigError::MissingUsername))?;
         let session_manager = self.session_manager()?;
-        let response = self
-            .soap
-            .call(
-                "Login",
-                &Login {
-                    this: session_manager,
-                    user_name: &credentials.username,
-                    password: credentials.password.expose(),
-                },
-                Duration::ZERO,
-            )
-            .await?;
+        let login = Login {
+            this: session_manager,
+            user_name: &credentials.username,
+            password: credentials.password.expose(),
+        };
+        // A login whose answer was lost leaves a session nobody uses, which
+        // the server expires: logging in again is safe.
+        let response = with_reconnects("Login", Error::is_connection_lost, || {
+            self.soap.call("Login", &login, Duration::ZERO)
+        })
+        .await?;
         tracing::debug!(user = %credentials.username, "logged in");
         response.decode_returnval()
     }
@@ -253,7 +282,13 @@ impl Client {
     /// parameters, `_this` first.
     ///
     /// If the server answers `NotAuthenticated` and credentials are known, the
-    /// client logs in again once and retries the call once.
+    /// client logs in again once and retries the call once. If the
+    /// connection breaks (or a proxy answers 502, 503 or 504), the call is
+    /// sent again on a new connection, up to three times, when it never
+    /// reached the server or when it only reads (`RetrievePropertiesEx`,
+    /// `FindByUuid`, `FetchUserPrivilegeOnEntities`, `CreateImportSpec`,
+    /// `HttpNfcLeaseProgress`); any other call is reported with a warning
+    /// that the server may have acted on it.
     ///
     /// ```no_run
     /// # async fn demo(client: &vsphere_client::Client) -> vsphere_client::Result<()> {
@@ -335,26 +370,38 @@ impl Client {
         }
     }
 
-    /// One call; an idempotent method whose connection broke is sent again
-    /// after each of [`RECONNECT_PAUSES`].
+    /// One call, sent again after a lost connection when that is safe.
     async fn call_reconnecting(
         &self,
         method: &str,
         body: String,
         extra_wait: Duration,
     ) -> Result<Response> {
-        let mut pauses = RECONNECT_PAUSES.iter();
-        loop {
-            match self.call_checked(method, body.clone(), extra_wait).await {
-                Err(error @ Error::Transport { .. }) if IDEMPOTENT_METHODS.contains(&method) => {
-                    let Some(pause) = pauses.next() else {
-                        return Err(error);
-                    };
-                    tracing::warn!(method, %error, "connection lost; sending the call again");
-                    tokio::time::sleep(*pause).await;
-                }
-                other => return other,
-            }
+        let idempotent = IDEMPOTENT_METHODS.contains(&method);
+        let may_resend = |error: &Error| match error {
+            Error::Transport { sent: false, .. } => true,
+            _ => idempotent && error.is_connection_lost(),
+        };
+        let result = with_reconnects(method, may_resend, || {
+            self.call_checked(method, body.clone(), extra_wait)
+        })
+        .await;
+        match result {
+            Err(Error::Transport {
+                method,
+                url,
+                reason,
+                sent: true,
+            }) if !idempotent => Err(Error::Transport {
+                reason: format!(
+                    "{reason} (the server may have acted on {method} before the connection \
+                     broke: check before running it again)"
+                ),
+                method,
+                url,
+                sent: true,
+            }),
+            other => other,
         }
     }
 

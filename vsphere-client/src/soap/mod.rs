@@ -389,6 +389,7 @@ pub(crate) fn transport_error(
         method: method.to_string(),
         url: url.to_string(),
         reason: error_chain(e),
+        sent: !e.is_connect(),
     }
 }
 
