@@ -637,12 +637,13 @@ impl FaultProxy {
     /// client sees when a load balancer or the server restarts under it.
     /// Later connections are forwarded as usual.
     pub fn reset_open_connections(&self) -> ResetReport {
-        let mut open = lock(&self.stats.open);
-        open.retain(|c| c.strong_count() > 0);
         let mut report = ResetReport::default();
-        for state in open.iter().filter_map(std::sync::Weak::upgrade) {
+        for state in lock(&self.stats.open)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+        {
             report.reset += 1;
-            if lock(&state.awaiting_since).is_some() {
+            if lock(&state.unanswered).since.is_some() {
                 report.awaiting_answer += 1;
             }
             // A stored permit: the connection resets even if it is between
@@ -669,7 +670,9 @@ impl FaultProxy {
                 .iter()
                 .filter_map(std::sync::Weak::upgrade)
                 .any(|state| {
-                    lock(&state.awaiting_since).is_some_and(|since| since.elapsed() >= min)
+                    lock(&state.unanswered)
+                        .since
+                        .is_some_and(|since| since.elapsed() >= min)
                 });
             if waiting {
                 return;
@@ -720,12 +723,18 @@ const REQUEST_MIN_BYTES: u64 = 256;
 struct ConnState {
     upstream_bytes: AtomicU64,
     stalled: AtomicBool,
-    /// Client bytes since the server's last ones.
-    unanswered_bytes: AtomicU64,
-    /// Since when those bytes make a request (see [`REQUEST_MIN_BYTES`]).
-    awaiting_since: Mutex<Option<std::time::Instant>>,
+    /// What the client sent since the server's last bytes.
+    unanswered: Mutex<Unanswered>,
     /// Wakes the connection to reset it ([`FaultProxy::reset_open_connections`]).
     reset: tokio::sync::Notify,
+}
+
+/// Client bytes the server has not answered yet.
+#[derive(Default)]
+struct Unanswered {
+    bytes: u64,
+    /// Since when they make a request (see [`REQUEST_MIN_BYTES`]).
+    since: Option<std::time::Instant>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -752,11 +761,14 @@ async fn proxy_connection(
     let state = Arc::new(ConnState {
         upstream_bytes: AtomicU64::new(0),
         stalled: AtomicBool::new(false),
-        unanswered_bytes: AtomicU64::new(0),
-        awaiting_since: Mutex::new(None),
+        unanswered: Mutex::new(Unanswered::default()),
         reset: tokio::sync::Notify::new(),
     });
-    lock(&stats.open).push(Arc::downgrade(&state));
+    {
+        let mut open = lock(&stats.open);
+        open.retain(|c| c.strong_count() > 0);
+        open.push(Arc::downgrade(&state));
+    }
     let reset = {
         let (mut client_read, mut client_write) = client.split();
         let (mut server_read, mut server_write) = server.split();
@@ -855,18 +867,14 @@ where
             return PumpEnd::Error;
         }
         if !chunk.is_empty() {
-            let mut since = lock(&state.awaiting_since);
+            let mut unanswered = lock(&state.unanswered);
             if upstream {
-                let unanswered = state
-                    .unanswered_bytes
-                    .fetch_add(chunk.len() as u64, Ordering::SeqCst)
-                    + chunk.len() as u64;
-                if unanswered >= REQUEST_MIN_BYTES && since.is_none() {
-                    *since = Some(std::time::Instant::now());
+                unanswered.bytes += chunk.len() as u64;
+                if unanswered.bytes >= REQUEST_MIN_BYTES && unanswered.since.is_none() {
+                    unanswered.since = Some(std::time::Instant::now());
                 }
             } else {
-                state.unanswered_bytes.store(0, Ordering::SeqCst);
-                *since = None;
+                *unanswered = Unanswered::default();
             }
         }
         match trigger {

@@ -30,14 +30,39 @@ const WAIT_DELAY: Duration = Duration::from_millis(3000);
 /// above any other call's time on a loaded machine, well below WAIT_DELAY.
 const HELD: Duration = Duration::from_millis(1000);
 
-fn simulator_with_slow_waits() -> Simulator {
-    Simulator::start_with(SimulatorOptions {
-        args: vec![
-            "-method-delay".into(),
-            format!("WaitForUpdatesEx={}", WAIT_DELAY.as_millis()),
-        ],
-        ..SimulatorOptions::default()
-    })
+/// A simulator holding every `WaitForUpdatesEx` for WAIT_DELAY, with a
+/// template made from `DC0_H0_VM0` (snapshot `root`), an administrator's
+/// session, and a client connected through a faithful proxy.
+struct SlowWaits {
+    /// Kept for its lifetime: dropping it stops the simulator.
+    _sim: Simulator,
+    admin: Client,
+    template: String,
+    proxy: FaultProxy,
+    client: Client,
+}
+
+impl SlowWaits {
+    async fn start() -> SlowWaits {
+        let sim = Simulator::start_with(SimulatorOptions {
+            args: vec![
+                "-method-delay".into(),
+                format!("WaitForUpdatesEx={}", WAIT_DELAY.as_millis()),
+            ],
+            ..SimulatorOptions::default()
+        });
+        let admin = sim.client().await;
+        let (template, _) = fixtures::make_template(&admin, "DC0_H0_VM0", true, &[]).await;
+        let proxy = FaultProxy::start(sim.socket_addr(), ProxyFault::None).await;
+        let client = sim.client_via(proxy.addr()).await;
+        SlowWaits {
+            _sim: sim,
+            admin,
+            template,
+            proxy,
+            client,
+        }
+    }
 }
 
 /// `future`'s output; a wait that never ends fails the test instead of
@@ -82,11 +107,13 @@ async fn clone_state(observer: &Client, path: &str) -> (bool, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_during_a_clone_wait_reads_the_task_again_and_the_apply_completes() {
-    let sim = simulator_with_slow_waits();
-    let admin = sim.client().await;
-    let (template, _) = fixtures::make_template(&admin, "DC0_H0_VM0", true, &[]).await;
-    let proxy = FaultProxy::start(sim.socket_addr(), ProxyFault::None).await;
-    let client = sim.client_via(proxy.addr()).await;
+    let SlowWaits {
+        _sim,
+        admin,
+        template,
+        proxy,
+        client,
+    } = SlowWaits::start().await;
     let yaml = fixtures::vsphere_vm_yaml("reset-mid-clone", &template, "VM Network", "");
 
     let reset = async {
@@ -126,11 +153,13 @@ async fn a_reset_during_a_clone_wait_reads_the_task_again_and_the_apply_complete
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_during_the_wait_for_a_failed_clone_reports_the_tasks_fault() {
-    let sim = simulator_with_slow_waits();
-    let admin = sim.client().await;
-    let (template, _) = fixtures::make_template(&admin, "DC0_H0_VM0", true, &[]).await;
-    let proxy = FaultProxy::start(sim.socket_addr(), ProxyFault::None).await;
-    let client = sim.client_via(proxy.addr()).await;
+    let SlowWaits {
+        _sim,
+        admin: _,
+        template,
+        proxy,
+        client,
+    } = SlowWaits::start().await;
     let finder = Finder::load(&client, None).await.unwrap();
     let template = finder
         .find_one(InventoryKind::VirtualMachine, &template)
@@ -182,12 +211,14 @@ async fn a_reset_during_the_wait_for_a_failed_clone_reports_the_tasks_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_terminated_during_a_clone_wait_is_replaced_and_the_apply_completes() {
-    let sim = simulator_with_slow_waits();
-    let admin = sim.client().await;
-    let (template, _) = fixtures::make_template(&admin, "DC0_H0_VM0", true, &[]).await;
     // The proxy only tells when the clone wait is held.
-    let proxy = FaultProxy::start(sim.socket_addr(), ProxyFault::None).await;
-    let client = sim.client_via(proxy.addr()).await;
+    let SlowWaits {
+        _sim,
+        admin,
+        template,
+        proxy,
+        client,
+    } = SlowWaits::start().await;
     let yaml = fixtures::vsphere_vm_yaml("relogin-mid-clone", &template, "VM Network", "");
 
     let terminate = async {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::{Client, RECONNECT_PAUSES};
+use crate::session::{with_reconnects, Client, RECONNECT_PAUSES};
 use crate::soap::{FaultKind, Node, Response};
 use crate::types::{ManagedObjectReference, This};
 
@@ -401,20 +401,13 @@ pub async fn retrieve_paged(
     specs: &[PropertyFilterSpec],
     page_size: Option<u32>,
 ) -> Result<Vec<ObjectContent>> {
-    let mut pauses = RECONNECT_PAUSES.iter();
-    loop {
-        match retrieve_pages(client, specs, page_size).await {
-            Err(Retrieval::Continuation(error)) if error.is_connection_lost() => {
-                let Some(pause) = pauses.next() else {
-                    return Err(error);
-                };
-                tracing::warn!(%error, "connection lost between pages; retrieving again from the start");
-                tokio::time::sleep(*pause).await;
-            }
-            Err(Retrieval::Continuation(error) | Retrieval::First(error)) => return Err(error),
-            Ok(all) => return Ok(all),
-        }
-    }
+    let continuation_lost =
+        |failed: &Retrieval| matches!(failed, Retrieval::Continuation(e) if e.is_connection_lost());
+    with_reconnects("RetrievePropertiesEx", continuation_lost, || {
+        retrieve_pages(client, specs, page_size)
+    })
+    .await
+    .map_err(|(Retrieval::First(error) | Retrieval::Continuation(error))| error)
 }
 
 /// Where a paged retrieval failed.
@@ -423,6 +416,15 @@ enum Retrieval {
     First(Error),
     /// A continuation.
     Continuation(Error),
+}
+
+impl std::fmt::Display for Retrieval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retrieval::First(error) => error.fmt(f),
+            Retrieval::Continuation(error) => write!(f, "{error} (between pages)"),
+        }
+    }
 }
 
 async fn retrieve_pages(
@@ -928,10 +930,7 @@ impl PropertyWatch {
 
     /// Whether a fault says this watch's collector is gone.
     fn is_lost_collector(&self, fault: &FaultKind) -> bool {
-        match fault {
-            FaultKind::ManagedObjectNotFound { obj } => obj.as_ref() == Some(&self.collector),
-            _ => false,
-        }
+        names_lost_collector(fault, &self.collector)
     }
 
     async fn wait_for_updates(
@@ -1014,8 +1013,7 @@ async fn create_collector(
         match filter {
             Ok(_) => return Ok(collector),
             Err(Error::Fault { fault, .. })
-                if may_try_again
-                    && matches!(&fault.kind, FaultKind::ManagedObjectNotFound { obj: Some(obj) } if *obj == collector) =>
+                if may_try_again && names_lost_collector(&fault.kind, &collector) =>
             {
                 may_try_again = false;
             }
@@ -1025,6 +1023,11 @@ async fn create_collector(
             }
         }
     }
+}
+
+/// Whether `fault` says the server no longer knows `collector`.
+fn names_lost_collector(fault: &FaultKind, collector: &ManagedObjectReference) -> bool {
+    matches!(fault, FaultKind::ManagedObjectNotFound { obj: Some(obj) } if obj == collector)
 }
 
 async fn destroy_collector(client: &Client, collector: &ManagedObjectReference) -> Result<()> {

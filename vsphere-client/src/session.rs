@@ -86,14 +86,15 @@ pub(crate) const RECONNECT_PAUSES: [Duration; 3] = [
 
 /// Runs `call`, and again after each of [`RECONNECT_PAUSES`] while it fails
 /// with an error `may_resend` accepts.
-async fn with_reconnects<T, F, Fut>(
+pub(crate) async fn with_reconnects<T, E, F, Fut>(
     method: &str,
-    may_resend: impl Fn(&Error) -> bool,
+    may_resend: impl Fn(&E) -> bool,
     mut call: F,
-) -> Result<T>
+) -> Result<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut pauses = RECONNECT_PAUSES.iter();
     loop {
